@@ -21,7 +21,7 @@ func sample(verdicts ...Verdict) *Report {
 		r.Results = append(r.Results, Result{
 			Claim: []string{"tls.c2s-required", "mam.disabled", "offline.retention", "upload.retention"}[i%4], Title: "T <b>", Family: "tls",
 			Labels: []string{"tls"}, Params: map[string]string{"min": "1.2"},
-			Quote: Quote{Section: "4", Text: `Only TLS 1.2 | "or greater" <script>alert(1)</script>`},
+			Quote:  Quote{Section: "4", Text: `Only TLS 1.2 | "or greater" <script>alert(1)</script>`},
 			Passes: "no authentication without TLS", Verdict: v, Reason: "because\nit <did>",
 			Evidence:   []Evidence{{What: "STARTTLS at 1.0", Observed: "refused", OK: v == Pass, Hits: []Hit{{File: "log", Line: 3, Form: "dotted", Context: "from 127.0.0.5"}}}},
 			Transcript: "C: <auth mechanism='PLAIN'>[redacted]</auth>\n",
