@@ -55,10 +55,10 @@ func (f *fakeTarget) NewAccount(context.Context, string) (target.Account, error)
 	return f.accounts[f.next-1], nil
 }
 func (f *fakeTarget) DeleteAccount(context.Context, target.Account) error { return nil }
-func (f *fakeTarget) IBR() bool                                         { return false }
-func (f *fakeTarget) Logs(context.Context) (*evidence.Corpus, error)    { return f.logs, nil }
-func (f *fakeTarget) Data(context.Context) (*evidence.Corpus, error)    { return f.data, nil }
-func (f *fakeTarget) StoreFormat() evidence.StoreFormat                 { return evidence.FormatProsodyDat }
+func (f *fakeTarget) IBR() bool                                           { return false }
+func (f *fakeTarget) Logs(context.Context) (*evidence.Corpus, error)      { return f.logs, nil }
+func (f *fakeTarget) Data(context.Context) (*evidence.Corpus, error)      { return f.data, nil }
+func (f *fakeTarget) StoreFormat() evidence.StoreFormat                   { return evidence.FormatProsodyDat }
 func (f *fakeTarget) Advance(context.Context, time.Duration) error {
 	return fmt.Errorf("%w: fake clock", target.ErrUnsupported)
 }
