@@ -89,10 +89,12 @@ func TestJabberXPolicy(t *testing.T) {
 		t.Errorf("%d claims, want at least 16", len(p.Claims))
 	}
 	want := map[spec.ClaimID]func(spec.Params) bool{
-		spec.TLSC2SMinVersion:        func(ps spec.Params) bool { return spec.TLSVersionName(ps.TLSVersion("min")) == "1.2" },
-		spec.OfflineRetention:        func(ps spec.Params) bool { return spec.FormatDuration(ps.Duration("max_age")) == "7d" },
-		spec.UploadRetention:         func(ps spec.Params) bool { return spec.FormatDuration(ps.Duration("max_age")) == "14d" },
-		spec.AuthSCRAMStorage:        func(ps spec.Params) bool { return ps.Hash("hash") == spec.HashSHA1 && ps.Count("min_iterations") >= 4096 },
+		spec.TLSC2SMinVersion: func(ps spec.Params) bool { return spec.TLSVersionName(ps.TLSVersion("min")) == "1.2" },
+		spec.OfflineRetention: func(ps spec.Params) bool { return spec.FormatDuration(ps.Duration("max_age")) == "7d" },
+		spec.UploadRetention:  func(ps spec.Params) bool { return spec.FormatDuration(ps.Duration("max_age")) == "14d" },
+		spec.AuthSCRAMStorage: func(ps spec.Params) bool {
+			return ps.Hash("hash") == spec.HashSHA1 && ps.Count("min_iterations") >= 4096
+		},
 		spec.RegistrationMinimalData: func(ps spec.Params) bool { return len(ps.Fields("required")) == 2 },
 		spec.UploadUnguessableURL:    func(ps spec.Params) bool { return ps.Count("min_entropy_bits") == 128 },
 	}
