@@ -105,7 +105,8 @@ type run struct {
 	selected map[spec.ClaimID]bool
 	mu       sync.Mutex
 	results  map[spec.ClaimID]report.Result
-	specs    []string // dry-run list
+	specs    []string // the selected specs (SpecList lines)
+	allSpecs []string // every spec of the suite
 	started  bool
 	startErr error
 }
@@ -138,7 +139,7 @@ func Run(ctx context.Context, cfg Config) (*report.Report, error) {
 }
 
 func prepare(cfg Config) (*run, error) {
-	if cfg.Policy == nil || cfg.Target == nil {
+	if cfg.Policy == nil || cfg.Target == nil && !cfg.DryRun {
 		return nil, fmt.Errorf("%w: a policy and a target are required", ErrUsage)
 	}
 	if cfg.Timeout <= 0 {
@@ -215,7 +216,6 @@ func (r *run) report(started time.Time) *report.Report {
 	rep := &report.Report{
 		Tool:    report.Tool{Name: "xmppcheck", Version: r.cfg.Version},
 		Policy:  report.Policy{Name: pol.Name, File: pol.File, Source: pol.Source},
-		Target:  r.cfg.Target.Info(),
 		Started: started, Duration: report.Duration(time.Since(started)),
 		Strict: r.cfg.Strict,
 	}
@@ -226,6 +226,7 @@ func (r *run) report(started time.Time) *report.Report {
 		rep.Finish()
 		return rep
 	}
+	rep.Target = r.cfg.Target.Info()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, c := range pol.Claims {
@@ -265,12 +266,13 @@ func baseResult(c spec.Claim) report.Result {
 	return res
 }
 
-// SpecList returns the suite's specs as "[labels] container › spec" lines,
-// from a Ginkgo dry run's report (the golden conformance list).
-func SpecList(rep types.Report) []string {
+// SpecList returns the suite's specs as "[labels] container › spec" lines
+// from a Ginkgo report: those selected to run, or all of them (the golden
+// conformance list).
+func SpecList(rep types.Report, all bool) []string {
 	var out []string
 	for _, s := range rep.SpecReports {
-		if s.LeafNodeType != types.NodeTypeIt {
+		if s.LeafNodeType != types.NodeTypeIt || !all && s.State == types.SpecStateSkipped {
 			continue
 		}
 		texts := append(slices.Clone(s.ContainerHierarchyTexts), s.LeafNodeText)
@@ -279,3 +281,25 @@ func SpecList(rep types.Report) []string {
 	slices.Sort(out)
 	return out
 }
+
+// List returns the specs the configuration selects, from a Ginkgo dry run,
+// as SpecList lines. Like Run it may be called once per process.
+func List(ctx context.Context, cfg Config) ([]string, error) {
+	cfg.DryRun = true
+	r, err := prepare(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := r.execute(ctx, &fakeT{}); err != nil {
+		return nil, err
+	}
+	return r.specs, nil
+}
+
+// The spec list of every run (dry or not) is taken from Ginkgo's report.
+var _ = ginkgo.ReportAfterSuite("xmppcheck spec list", func(rep types.Report) {
+	if r := current; r != nil {
+		r.specs = SpecList(rep, false)
+		r.allSpecs = SpecList(rep, true)
+	}
+})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/onsi/ginkgo/v2"
@@ -126,16 +127,20 @@ func (r *run) check(ctx context.Context, e *Env, timeout time.Duration) (res rep
 		res.Verdict, res.Reason = report.Error, "the target did not start: "+r.startErr.Error()
 		return res
 	}
+	var lacks []string
+	for _, c := range e.Kind.Needs {
+		if ok, why := e.Target.Has(c); !ok {
+			lacks = append(lacks, fmt.Sprintf("%s (%s)", c, why))
+		}
+	}
+	if len(lacks) > 0 {
+		res.Verdict, res.Reason = report.NotTestable, "the target lacks what this claim needs: "+strings.Join(lacks, "; ")
+		return res
+	}
 	fn := checks[e.Claim.ID]
 	if fn == nil {
 		res.Verdict, res.Reason = report.Error, "xmppcheck has no test for this claim kind yet"
 		return res
-	}
-	for _, c := range e.Kind.Needs {
-		if ok, why := e.Target.Has(c); !ok {
-			res.Verdict, res.Reason = report.NotTestable, fmt.Sprintf("the target lacks the %s capability: %s", c, why)
-			return res
-		}
 	}
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
