@@ -23,7 +23,9 @@ func (o *outputs) flags(cmd *cobra.Command) {
 	f.StringVar(&o.markdown, "markdown", "", "write a Markdown summary (CI step summary) to `FILE`")
 }
 
-func (o *outputs) any() bool { return o.junit != "" || o.json != "" || o.html != "" || o.markdown != "" }
+func (o *outputs) any() bool {
+	return o.junit != "" || o.json != "" || o.html != "" || o.markdown != ""
+}
 
 // write renders r into every requested file. Files are written whole or
 // not at all (a temporary file renamed into place).
