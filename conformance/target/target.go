@@ -63,6 +63,10 @@ type Target interface {
 	// NewAccount creates (or hands out) a test account whose name starts
 	// with hint.
 	NewAccount(ctx context.Context, hint string) (Account, error)
+	// CreateAccount creates the account exactly as given (the same name
+	// again, for address-reuse tests); ErrUnsupported where the target
+	// cannot.
+	CreateAccount(ctx context.Context, a Account) error
 	// DeleteAccount deletes an account created by NewAccount (out of band:
 	// the admin path, not XEP-0077).
 	DeleteAccount(ctx context.Context, a Account) error
