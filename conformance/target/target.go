@@ -101,3 +101,12 @@ func Capabilities(t Target) ([]string, map[string]string) {
 	}
 	return have, lacks
 }
+
+// PlainDataer is implemented by targets whose store is encrypted at rest
+// and which can also give the harness a decrypted view of it (with a key
+// the harness holds, as the embedded target does). Evidence scans use the
+// plain view for their positive controls and searches; the raw data is
+// still what storage.encrypted-at-rest scans.
+type PlainDataer interface {
+	PlainData(ctx context.Context) (*evidence.Corpus, error)
+}
