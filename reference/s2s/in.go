@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/base64"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -315,7 +316,14 @@ func constantTimeEqual(a, b string) bool {
 // stanza checks the addresses of an inbound stanza (RFC 6120 §8.1.1.2,
 // §8.1.2.2) and delivers it.
 func (ic *inConn) stanza(ctx context.Context, el *element) error {
-	st, err := ParseStanza(el.Raw)
+	var st Stanza
+	var err error
+	if el.hasDefaultNS() {
+		st, err = ParseStanza(el.Raw)
+	} else {
+		// The decoder already read the opening tag: no second parse.
+		st, err = stanzaFrom(el.Raw, xml.StartElement{Name: xml.Name{Local: el.XMLName.Local}, Attr: el.Attr})
+	}
 	if err != nil {
 		ic.fatal("invalid-xml", "")
 		return err

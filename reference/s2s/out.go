@@ -29,6 +29,7 @@ type outConn struct {
 	pending  map[string]verifyReq // sent db:verify, by stream id
 	dead     bool
 	wake     chan struct{}
+	batch    []byte // run's write buffer
 }
 
 type verifyReq struct {
@@ -277,19 +278,32 @@ func (o *outConn) flush(w io.Writer, authed bool) error {
 			o.mu.Unlock()
 			return nil
 		}
-		st := o.queue[0]
+		// Coalesce queued stanzas into one write that fits one TLS record:
+		// a record arrives whole or not at all, so a failed write leaves
+		// every stanza of the batch unsent and safe to send again, and
+		// never half-delivered (which a retry would duplicate).
+		o.batch = o.batch[:0]
+		n := 0
+		for n < len(o.queue) && (n == 0 || len(o.batch)+len(o.queue[n].Raw) <= maxBatch) {
+			o.batch = append(o.batch, o.queue[n].Raw...)
+			n++
+		}
 		o.mu.Unlock()
-		if _, err := w.Write(st.Raw); err != nil {
+		if _, err := w.Write(o.batch); err != nil {
 			return err
 		}
 		o.mu.Lock()
-		o.queue = o.queue[1:]
+		o.queue = o.queue[n:]
 		if len(o.queue) == 0 {
 			o.queue = nil
 		}
 		o.mu.Unlock()
 	}
 }
+
+// maxBatch keeps a coalesced write inside one TLS record (16 KiB of
+// plaintext, RFC 8446 §5.1).
+const maxBatch = 16 << 10
 
 // fail ends the connection: queued stanzas bounce (or, once, move to a new
 // connection when an authenticated stream broke), verifications fail.
@@ -406,6 +420,9 @@ func (o *outConn) connect(ctx context.Context) (net.Conn, *streamReader, string,
 		// Identity is proven by dialback unless the certificate verifies
 		// (checked below, for SASL EXTERNAL): self-signed peers federate.
 		InsecureSkipVerify: true,
+		// Full-size records from the start, so a batch (maxBatch) is one
+		// record and arrives whole or not at all.
+		DynamicRecordSizingDisabled: true,
 	})
 	if err := tc.HandshakeContext(ctx); err != nil {
 		return nil, nil, "", false, fmt.Errorf("s2s: TLS with %s: %w", o.domain, err)

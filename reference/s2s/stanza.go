@@ -27,6 +27,12 @@ func ParseStanza(raw []byte) (Stanza, error) {
 	if err != nil {
 		return Stanza{}, err
 	}
+	return stanzaFrom(r, st)
+}
+
+// stanzaFrom builds a Stanza from its normalised bytes and opening tag.
+func stanzaFrom(r []byte, st xml.StartElement) (Stanza, error) {
+	var err error
 	switch st.Name.Local {
 	case "message", "presence", "iq":
 	default:
