@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -136,7 +137,8 @@ func checkNoClientIP(ctx context.Context, e *Env) error {
 		e.Observe("client address in failed-login lines", true, "%d line(s), allowed by the policy (e.g. %s)", len(allowed), allowed[0].Context)
 	}
 
-	dataHits, err := e.scanData(ctx, "stored data", e.accountNeedle(a.User), seen...)
+	// Control: b's address is certainly stored, in a's roster.
+	dataHits, err := e.scanData(ctx, "stored data", e.accountNeedle(b.User), seen...)
 	if err != nil {
 		return err
 	}
@@ -404,7 +406,10 @@ func checkSCRAMStorage(ctx context.Context, e *Env) error {
 	return nil
 }
 
-// connectionLine recognises log lines about sessions starting or ending.
+// timeInLine recognises a time of day, a date or a Unix time in a log line.
+var timeInLine = regexp.MustCompile(`\b\d{1,2}:\d{2}:\d{2}\b|\b\d{4}-\d{2}-\d{2}\b|\b1[0-9]{9}\b|\b(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) +\d{1,2}\b`)
+
+// connectionWords mark log lines about sessions starting or ending.
 var connectionWords = []string{"auth", "login", "logout", "log in", "log out", "connect", "session", "online", "offline", "bound", "resource", "closed"}
 
 // checkNoConnectionTimes: neither XEP-0012 nor storage reveals when an
@@ -481,16 +486,24 @@ func checkNoConnectionTimes(ctx context.Context, e *Env) error {
 	if err != nil {
 		return fmt.Errorf("logs: %w", err)
 	}
+	// A log line naming the account and a session event stores a
+	// connection time only if the line carries a time.
 	var lines []evidence.Hit
+	untimed := 0
 	for _, h := range logs.Find(e.accountNeedle(a.User)) {
 		l := strings.ToLower(h.LineText)
-		for _, w := range connectionWords {
-			if strings.Contains(l, w) {
-				lines = append(lines, h)
-				break
-			}
+		if !slices.ContainsFunc(connectionWords, func(w string) bool { return strings.Contains(l, w) }) {
+			continue
+		}
+		if timeInLine.MatchString(h.LineText) {
+			lines = append(lines, h)
+		} else {
+			untimed++
 		}
 	}
-	e.ObserveHits("log lines recording the account's sessions", lines, fmt.Sprintf("none in %d bytes of logs", logs.Size()))
+	if untimed > 0 {
+		e.Observe("log lines naming the account's sessions without a time", true, "%d line(s): no time is recorded in them", untimed)
+	}
+	e.ObserveHits("timed log lines recording the account's sessions", lines, fmt.Sprintf("none in %d bytes of logs", logs.Size()))
 	return nil
 }

@@ -216,7 +216,11 @@ func checkRegistrationRateLimited(ctx context.Context, e *Env) error {
 		case errors.As(err, &se) && i == 1:
 			return notTestablef("the first registration is refused (%s/%s): in-band registration is not open", se.Type, se.Condition)
 		case errors.As(err, &se) && i <= max:
-			e.Observe(fmt.Sprintf("registration %d from %s", i, addrOr(e)), false, "refused before the limit of %d: %s/%s", max, se.Type, se.Condition)
+			// Stricter than the policy, or earlier registrations from the
+			// same address (behind a container's proxy every client shares
+			// one) share the window: mass registration is refused either way.
+			e.Observe(fmt.Sprintf("registrations 1–%d from %s", i-1, addrOr(e)), true, "accepted")
+			e.Observe(fmt.Sprintf("registration %d from %s", i, addrOr(e)), true, "refused (at or before the limit of %d): %s/%s %s", max, se.Type, se.Condition, se.Text)
 			return nil
 		case errors.As(err, &se):
 			e.Observe(fmt.Sprintf("registration %d from %s", i, addrOr(e)), true, "refused: %s/%s %s", se.Type, se.Condition, se.Text)
@@ -308,10 +312,11 @@ func checkUploadURLs(ctx context.Context, e *Env) error {
 	if err != nil {
 		return err
 	}
+	body := "xmppcheck upload " + UniqueName("u")
 	var gets []string
 	var first xmppclient.UploadSlot
 	for i := range slots {
-		s, err := c.RequestUploadSlot(ctx, svc, "photo.jpg", 1024, "image/jpeg")
+		s, err := c.RequestUploadSlot(ctx, svc, "photo.jpg", int64(len(body)), "image/jpeg")
 		if err != nil {
 			return fmt.Errorf("slot %d: %w", i+1, err)
 		}
@@ -335,7 +340,6 @@ func checkUploadURLs(ctx context.Context, e *Env) error {
 		}
 		return err
 	}
-	body := "xmppcheck upload " + UniqueName("u")
 	if err := put(ctx, hc, first, body); err != nil {
 		return err
 	}
