@@ -3,6 +3,7 @@ module github.com/xmppcheck/xmppcheck
 go 1.26.0
 
 require (
+	github.com/HdrHistogram/hdrhistogram-go v1.4.0
 	github.com/containerd/errdefs v1.0.0
 	github.com/moby/moby/client v0.6.2
 	github.com/spf13/cobra v1.10.2
