@@ -1,8 +1,8 @@
 package loadgen
 
 import (
-	"context"
 	"bytes"
+	"context"
 	"sync"
 	"time"
 
@@ -272,4 +272,3 @@ func xmlAttr(s string) string {
 	}
 	return string(out)
 }
-
