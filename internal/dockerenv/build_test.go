@@ -148,3 +148,37 @@ func TestBuildImageGoBinary(t *testing.T) {
 		t.Errorf("scratch container output = %q, want %q", out, "tinybin ok")
 	}
 }
+
+// TestWithLoopbackPorts starts a container with a published port and checks
+// the engine bound it to 127.0.0.1 only.
+func TestWithLoopbackPorts(t *testing.T) {
+	Require(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := EnsureBaseImage(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c, err := testcontainers.Run(ctx, BaseImage,
+		testcontainers.WithCmd("sh", "-c", "trap exit TERM; sleep 60 & wait"),
+		WithLoopbackPorts("7777/tcp"))
+	testcontainers.CleanupContainer(t, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.Inspect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	for port, bindings := range info.NetworkSettings.Ports {
+		for _, b := range bindings {
+			n++
+			if b.HostIP.String() != "127.0.0.1" {
+				t.Errorf("%v published on %v, want 127.0.0.1 only", port, b.HostIP)
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatalf("no port published: %+v", info.NetworkSettings.Ports)
+	}
+}

@@ -43,6 +43,14 @@ func TestBlobRoundTrip(t *testing.T) {
 		if err != nil || !bytes.Equal(got, p) {
 			t.Fatalf("size %d: round trip: err %v, equal %v", size, err, bytes.Equal(got, p))
 		}
+		// WriteTo from any offset writes the rest.
+		for _, off := range []int{0, size / 2, size} {
+			rd.Seek(int64(off), io.SeekStart)
+			var buf bytes.Buffer
+			if n, err := rd.WriteTo(&buf); err != nil || n != int64(size-off) || !bytes.Equal(buf.Bytes(), p[off:]) {
+				t.Fatalf("size %d: WriteTo from %d: %d, %v", size, off, n, err)
+			}
+		}
 		// Every (offset, length) range reads back through Seek.
 		for off := 0; off <= size; off += 3 {
 			if _, err := rd.Seek(int64(off), io.SeekStart); err != nil {
@@ -88,7 +96,14 @@ func TestBlobTamper(t *testing.T) {
 				_, err = io.ReadAll(rd)
 			}
 			if !errors.Is(err, errCorrupt) {
-				t.Fatalf("got %v, want errCorrupt", err)
+				t.Fatalf("Read: got %v, want errCorrupt", err)
+			}
+			rd, err = newOpenReader(bytes.NewReader(tc.blob), tc.key)
+			if err == nil {
+				_, err = rd.WriteTo(io.Discard)
+			}
+			if !errors.Is(err, errCorrupt) {
+				t.Fatalf("WriteTo: got %v, want errCorrupt", err)
 			}
 		})
 	}

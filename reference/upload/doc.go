@@ -11,7 +11,7 @@
 //   - A PUT must carry exactly the size and content type the slot was issued
 //     for; a slot takes one upload.
 //   - Files and their metadata are sealed at rest: every file has its own
-//     random key; the file is encrypted in fixed-size AES-256-GCM chunks under
+//     random 128-bit key; the file is encrypted in fixed-size AES-GCM chunks under
 //     that key, and the key, the owner, the file name and type are sealed by
 //     the server's Sealer (the key file). The data directory holds neither
 //     slot ids (only their SHA-256) nor plaintext.

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -254,6 +255,18 @@ func (s *Service) get(w http.ResponseWriter, r *http.Request, e *entry) {
 		h.Set("Content-Disposition", v)
 	} else {
 		h.Set("Content-Disposition", disp)
+	}
+	if r.Method == http.MethodGet && r.Header.Get("Range") == "" && r.Header.Get("If-Modified-Since") == "" &&
+		r.Header.Get("If-None-Match") == "" {
+		// The common case, a whole-file download: written chunk by chunk
+		// without the copy http.ServeContent makes (measured in
+		// BenchmarkTransfer50MB).
+		h.Set("Last-Modified", e.Uploaded.UTC().Format(http.TimeFormat))
+		h.Set("Content-Length", strconv.FormatInt(rd.Size(), 10))
+		h.Set("Accept-Ranges", "bytes")
+		w.WriteHeader(http.StatusOK)
+		rd.WriteTo(w)
+		return
 	}
 	http.ServeContent(w, r, "", e.Uploaded, rd)
 }
