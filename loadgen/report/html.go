@@ -233,4 +233,3 @@ func throughputChart(res *stats.Result, _ string) ([]byte, error) {
 	p.Add(plotter.NewGrid())
 	return svg(p)
 }
-

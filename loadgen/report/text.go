@@ -58,7 +58,9 @@ func Text(w io.Writer, res *stats.Result, mainMetric string, outcomes []threshol
 		for k := range res.Errors {
 			kinds = append(kinds, k)
 		}
-		sort.Slice(kinds, func(i, j int) bool { return res.Errors[kinds[i]] > res.Errors[kinds[j]] || (res.Errors[kinds[i]] == res.Errors[kinds[j]] && kinds[i] < kinds[j]) })
+		sort.Slice(kinds, func(i, j int) bool {
+			return res.Errors[kinds[i]] > res.Errors[kinds[j]] || (res.Errors[kinds[i]] == res.Errors[kinds[j]] && kinds[i] < kinds[j])
+		})
 		for _, k := range kinds {
 			fmt.Fprintf(w, "    %-40s %d\n", k, res.Errors[k])
 		}
@@ -127,4 +129,3 @@ func bytesStr(b int64) string {
 	}
 	return fmt.Sprintf("%d B", b)
 }
-
