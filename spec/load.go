@@ -54,6 +54,9 @@ type LoadOption func(*loadConfig)
 
 type loadConfig struct {
 	sourceText *string
+	// readSource reads a source path relative to the policy file; nil means
+	// from the policy's fs.FS.
+	readSource func(rel string) ([]byte, error)
 	httpClient *http.Client
 	ctx        context.Context
 }
@@ -81,7 +84,17 @@ func Load(file string, opts ...LoadOption) (*Policy, error) {
 	if dir == "" {
 		dir = "."
 	}
-	p, err := LoadFS(os.DirFS(dir), base, opts...)
+	// The source may live outside the policy's directory ("../doc.txt"),
+	// which an fs.FS rooted there cannot reach: read it from the OS.
+	readOS := func(c *loadConfig) {
+		c.readSource = func(rel string) ([]byte, error) {
+			if filepath.IsAbs(rel) {
+				return os.ReadFile(rel)
+			}
+			return os.ReadFile(filepath.Join(dir, filepath.FromSlash(rel)))
+		}
+	}
+	p, err := LoadFS(os.DirFS(dir), base, append([]LoadOption{readOS}, opts...)...)
 	if p != nil {
 		p.File = file
 	}
@@ -124,10 +137,17 @@ func LoadFS(fsys fs.FS, name string, opts ...LoadOption) (*Policy, error) {
 			p.SourceText = text
 		}
 	default:
-		src := path.Join(path.Dir(name), p.Source)
-		b, err := fs.ReadFile(fsys, src)
+		read := cfg.readSource
+		if read == nil {
+			read = func(rel string) ([]byte, error) { return fs.ReadFile(fsys, path.Join(path.Dir(name), rel)) }
+		}
+		b, err := read(p.Source)
 		if err != nil {
-			l.add(l.sourcePos, fmt.Sprintf("source %q cannot be read: %v", p.Source, errors.Unwrap(err)), "the path is relative to the policy file")
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			l.add(l.sourcePos, fmt.Sprintf("source %q cannot be read: %v", p.Source, err), "the path is relative to the policy file")
 		} else {
 			p.SourceText = string(b)
 		}
@@ -466,14 +486,19 @@ func (l *loader) checkQuotes(p *Policy) {
 			l.add(q.Pos, fmt.Sprintf("section %q is not a heading of the source document", q.Section), "use the number of the heading the sentence sits under, e.g. \"2.1\"")
 		}
 		if q.Text == "" {
-			if !optional {
+			// A missing quote key was reported where the entry starts.
+			if !optional && q.Pos.Line > 0 {
 				l.add(q.Pos, "empty quote", "")
 			}
 			return
 		}
 		start, _, ok := doc.Find(q.Text)
 		if !ok {
-			l.add(q.Pos, fmt.Sprintf("quote not found verbatim in the source document: %q", abbreviate(q.Text, 60)), "copy the sentence exactly; only whitespace may differ")
+			hint := "copy the sentence exactly; only whitespace may differ"
+			if s, ok := doc.Closest(q.Text); ok {
+				hint = fmt.Sprintf("closest sentence, line %d: %q", s.Line, abbreviate(s.Text, 80))
+			}
+			l.add(q.Pos, fmt.Sprintf("quote not found verbatim in the source document: %q", abbreviate(q.Text, 60)), hint)
 			return
 		}
 		if got := doc.SectionAt(start); got != q.Section && !strings.HasPrefix(got, q.Section+".") && doc.HasSection(q.Section) {
@@ -527,9 +552,9 @@ func (p *Policy) UnnumberedSections() []string {
 }
 
 func abbreviate(s string, n int) string {
-	s = NormalizeSpace(s)
-	if len(s) <= n {
-		return s
+	r := []rune(NormalizeSpace(s))
+	if len(r) <= n {
+		return string(r)
 	}
-	return s[:n] + "…"
+	return string(r[:n]) + "…"
 }

@@ -269,7 +269,7 @@ func (p ParamSpec) parseScalar(s string) (Value, string) {
 	case TypeDuration:
 		d, err := ParseDuration(s)
 		if err != nil {
-			return v, fmt.Sprintf("parameter %q: %q is not a duration (use %s)", p.Name, s, p.Type.Example())
+			return v, fmt.Sprintf("parameter %q: %q is not a duration", p.Name, s)
 		}
 		v.Duration = d
 		if p.MinDuration != "" {
@@ -285,13 +285,13 @@ func (p ParamSpec) parseScalar(s string) (Value, string) {
 	case TypeTLSVersion:
 		t, err := ParseTLSVersion(s)
 		if err != nil {
-			return v, fmt.Sprintf("parameter %q: %q is not a TLS version (use %s)", p.Name, s, p.Type.Example())
+			return v, fmt.Sprintf("parameter %q: %q is not a TLS version", p.Name, s)
 		}
 		v.TLS = t
 	case TypeCount:
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil {
-			return v, fmt.Sprintf("parameter %q: %q is not a count (use %s)", p.Name, s, p.Type.Example())
+			return v, fmt.Sprintf("parameter %q: %q is not a count", p.Name, s)
 		}
 		v.Count = n
 		if n < p.Min || (p.Max > 0 && n > p.Max) {
@@ -300,7 +300,7 @@ func (p ParamSpec) parseScalar(s string) (Value, string) {
 	case TypeHash:
 		h, err := ParseHash(s)
 		if err != nil {
-			return v, fmt.Sprintf("parameter %q: %q is not a supported hash (use one of %s)", p.Name, s, strings.Join(hashNames, ", "))
+			return v, fmt.Sprintf("parameter %q: %q is not a supported hash (%s)", p.Name, s, strings.Join(hashNames, ", "))
 		}
 		v.Hash = h
 	default:

@@ -180,3 +180,31 @@ func (d *Document) SectionRange(section string) (start, end int, ok bool) {
 	}
 	return 0, 0, false
 }
+
+// Closest returns the sentence sharing the most words with text, for hints
+// when a quote is not verbatim in the document. ok is false when no sentence
+// shares at least half of text's words.
+func (d *Document) Closest(text string) (Sentence, bool) {
+	words := wordSet(text)
+	best, bestScore := Sentence{}, 0
+	for _, s := range d.Sentences {
+		score := 0
+		for w := range wordSet(s.Text) {
+			if words[w] {
+				score++
+			}
+		}
+		if score > bestScore {
+			best, bestScore = s, score
+		}
+	}
+	return best, bestScore*2 >= len(words) && bestScore > 0
+}
+
+func wordSet(s string) map[string]bool {
+	set := map[string]bool{}
+	for _, w := range strings.FieldsFunc(strings.ToLower(s), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }) {
+		set[w] = true
+	}
+	return set
+}
