@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -515,9 +516,13 @@ func (s *Server) control(ctx context.Context, req control.Request) control.Respo
 			now = tc.Advance(d)
 		}
 		return control.Response{OK: true, Now: now.UTC().Format(time.RFC3339)}
-	case control.OpDump:
+	case control.OpDump, control.OpDumpSCRAM:
 		var b bytes.Buffer
-		if err := s.Dump(&b); err != nil {
+		dump := s.Dump
+		if req.Op == control.OpDumpSCRAM {
+			dump = s.DumpCredentials
+		}
+		if err := dump(&b); err != nil {
 			return fail(err)
 		}
 		return control.Response{OK: true, Dump: b.String()}
@@ -535,4 +540,28 @@ func (s *Server) Control(ctx context.Context, req control.Request) (control.Resp
 		return resp, errors.New(resp.Error)
 	}
 	return resp, nil
+}
+
+// DumpCredentials writes every account's SCRAM records, one line per hash:
+// "scram USER@DOMAIN HASH ITERATIONS SALT STOREDKEY SERVERKEY" (base64), the
+// reference export format of the conformance suite's evidence package.
+func (s *Server) DumpCredentials(w io.Writer) error {
+	if _, err := s.running(); err != nil {
+		return err
+	}
+	return s.store.ForEachUser(func(u store.User) error {
+		hashes := make([]string, 0, len(u.SCRAM))
+		for h := range u.SCRAM {
+			hashes = append(hashes, h)
+		}
+		slices.Sort(hashes)
+		for _, h := range hashes {
+			c := u.SCRAM[h]
+			b := base64.StdEncoding.EncodeToString
+			if _, err := fmt.Fprintf(w, "scram %s@%s %s %d %s %s %s\n", u.Name, s.cfg.domain, h, c.Iterations, b(c.Salt), b(c.StoredKey), b(c.ServerKey)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }

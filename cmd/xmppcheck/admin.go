@@ -134,15 +134,23 @@ can check retention right after it. A server on the real clock refuses.`,
 			},
 		},
 	)
+	var scramOnly bool
 	dump := &cobra.Command{
 		Use:   "dump",
 		Short: "Print every record of the store, opened with the key, as JSON lines",
 		Long: `dump prints what the server stores, decrypted: one JSON object per record with
 its bucket, key (hexadecimal) and value. It is the evidence an auditor reads
-alongside the raw data directory (which holds only sealed values).`,
+alongside the raw data directory (which holds only sealed values).
+
+--scram prints only the SCRAM records, one line per account and hash:
+"scram USER@DOMAIN HASH ITERATIONS SALT STOREDKEY SERVERKEY" (base64).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			resp, err := env.do(cmd.Context(), control.Request{Op: control.OpDump})
+			op := control.OpDump
+			if scramOnly {
+				op = control.OpDumpSCRAM
+			}
+			resp, err := env.do(cmd.Context(), control.Request{Op: op})
 			if err != nil {
 				return err
 			}
@@ -150,6 +158,7 @@ alongside the raw data directory (which holds only sealed values).`,
 			return nil
 		},
 	}
+	dump.Flags().BoolVar(&scramOnly, "scram", false, "print only the SCRAM credential records")
 	cmd.AddCommand(user, clk, dump)
 	return cmd
 }

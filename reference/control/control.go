@@ -41,6 +41,7 @@ const (
 	OpClockAdvance = "clock.advance"
 	OpClockNow     = "clock.now"
 	OpDump         = "dump"
+	OpDumpSCRAM    = "dump.scram"
 )
 
 // Request is a client's request.

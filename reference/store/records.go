@@ -74,7 +74,18 @@ func (s *Store) UserExists(name string) (bool, error) {
 // Users returns every account name, sorted.
 func (s *Store) Users() ([]string, error) {
 	var names []string
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.ForEachUser(func(u User) error {
+		names = append(names, u.Name)
+		return nil
+	})
+	slices.Sort(names)
+	return names, err
+}
+
+// ForEachUser calls f with every account, in no particular order, within
+// one read transaction; f must not call the store.
+func (s *Store) ForEachUser(f func(User) error) error {
+	return s.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bUsers).ForEach(func(k, v []byte) error {
 			p, err := s.open(bUsers, k, v)
 			if err != nil {
@@ -84,12 +95,9 @@ func (s *Store) Users() ([]string, error) {
 			if err := json.Unmarshal(p, &u); err != nil {
 				return err
 			}
-			names = append(names, u.Name)
-			return nil
+			return f(u)
 		})
 	})
-	slices.Sort(names)
-	return names, err
 }
 
 // RegisterOwned declares an extension bucket whose record keys begin with
