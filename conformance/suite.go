@@ -25,7 +25,11 @@ var checks = map[spec.ClaimID]checkFunc{}
 // order puts the claims that disturb a shared server last: lockouts
 // (brute force, registration limits) and clock moves.
 func order() []spec.Kind {
-	last := []spec.ClaimID{spec.AuthBruteForce, spec.RegistrationRateLimited, spec.OfflineRetention, spec.UploadRetention}
+	// Clock moves first (they need logins), then registration limits,
+	// then the brute-force lockout, which on servers that block an address
+	// blocks every later login from it (behind a container's port proxy
+	// every client shares one address).
+	last := []spec.ClaimID{spec.OfflineRetention, spec.UploadRetention, spec.RegistrationRateLimited, spec.AuthBruteForce}
 	var first, end []spec.Kind
 	for _, k := range spec.Kinds() {
 		if contains(last, k.ID) {
