@@ -105,7 +105,7 @@ func (c *Container) LocalAddrs() bool {
 	a, err := netip.ParseAddr(host)
 	return err == nil && a.IsLoopback()
 }
-func (c *Container) IBR() bool        { return c.file.Accounts.IBR }
+func (c *Container) IBR() bool { return c.file.Accounts.IBR }
 
 func imageTag(name string) string {
 	var b strings.Builder
