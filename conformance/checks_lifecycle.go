@@ -392,7 +392,7 @@ func checkAddressReuse(ctx context.Context, e *Env) error {
 	next := target.Account{User: a.User, Password: UniqueName("new-owner-pw"), Created: true}
 	e.Transcript.AddSecret(next.Password)
 	if e.Target.IBR() {
-		err = e.Register(ctx, next.User, next.Password)
+		err = e.RegisterFilling(ctx, next.User, next.Password)
 	} else {
 		err = e.Target.CreateAccount(ctx, next)
 	}

@@ -173,6 +173,9 @@ func checkRegistrationMinimal(ctx context.Context, e *Env) error {
 	case errors.As(err, &se) && len(unresolved) > 0:
 		e.Observe("registering with "+strings.Join(required, " and ")+" only", false, "refused (%s/%s): %s is in fact required", se.Type, se.Condition, strings.Join(unresolved, ", "))
 		return nil
+	case errors.As(err, &se) && e.failed():
+		e.Observe("registering with "+strings.Join(required, " and ")+" only", false, "refused (%s/%s): the form's demands are real", se.Type, se.Condition)
+		return nil
 	case errors.As(err, &se):
 		return notTestablef("registration with %s only is refused (%s/%s): cannot tell whether more data is demanded", strings.Join(required, " and "), se.Type, se.Condition)
 	case err != nil:
@@ -205,7 +208,7 @@ func checkRegistrationRateLimited(ctx context.Context, e *Env) error {
 	window := e.Claim.Params.Duration("window")
 	for i := 1; i <= max+1; i++ {
 		a := target.Account{User: UniqueName("reg-rate"), Password: UniqueName("pw"), Created: true}
-		err := e.Register(ctx, a.User, a.Password)
+		err := e.RegisterFilling(ctx, a.User, a.Password)
 		var se *xmppclient.StanzaError
 		switch {
 		case err == nil && i <= max:

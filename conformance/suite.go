@@ -10,6 +10,7 @@ import (
 	"github.com/onsi/ginkgo/v2"
 
 	"github.com/xmppcheck/xmppcheck/conformance/report"
+	"github.com/xmppcheck/xmppcheck/conformance/target"
 	"github.com/xmppcheck/xmppcheck/spec"
 )
 
@@ -95,6 +96,7 @@ func describeKind(k spec.Kind) {
 		var e *Env
 		ginkgo.BeforeEach(func(ctx ginkgo.SpecContext) {
 			r := current
+			r.reset(ctx)
 			c, _ := r.cfg.Policy.Claim(k.ID)
 			e = newEnv(r.cfg.Target, r.cfg.Policy, c, r.cfg.IOTimeout)
 		})
@@ -163,6 +165,22 @@ func (r *run) check(ctx context.Context, e *Env, timeout time.Duration) (res rep
 	return res
 }
 
+// reset gives the spec a fresh server where the target can (not for the
+// first spec, whose server has just started). A failed reset is recorded
+// as the start error: every later claim ends in error.
+func (r *run) reset(ctx context.Context) {
+	rs, ok := r.cfg.Target.(target.Resetter)
+	if !ok || r.startErr != nil {
+		return
+	}
+	if r.specsSeen++; r.specsSeen == 1 {
+		return
+	}
+	if err := rs.Reset(ctx); err != nil {
+		r.startErr = err
+	}
+}
+
 // checkClaim tests one claim outside Ginkgo, in a fresh environment: the
 // conformance suite's own tests use it to prove each verdict both ways
 // (Ginkgo runs one suite per process).
@@ -172,6 +190,7 @@ func checkClaim(ctx context.Context, r *run, id spec.ClaimID) report.Result {
 		res := report.Result{Claim: string(id), Verdict: report.Error, Reason: "the policy makes no such claim"}
 		return res
 	}
+	r.reset(ctx)
 	e := newEnv(r.cfg.Target, r.cfg.Policy, c, r.cfg.IOTimeout)
 	defer e.close(context.WithoutCancel(ctx))
 	return r.check(ctx, e, r.cfg.Timeout)
