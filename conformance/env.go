@@ -16,6 +16,7 @@ import (
 	"github.com/xmppcheck/xmppcheck/conformance/report"
 	"github.com/xmppcheck/xmppcheck/conformance/target"
 	"github.com/xmppcheck/xmppcheck/conformance/wire"
+	"github.com/xmppcheck/xmppcheck/internal/xmppclient"
 	"github.com/xmppcheck/xmppcheck/spec"
 )
 
@@ -52,6 +53,7 @@ type Env struct {
 	obs       []report.Evidence
 	accounts  []target.Account
 	conns     []*wire.Conn
+	clients   []*xmppclient.Client
 }
 
 func newEnv(t target.Target, pol *spec.Policy, c spec.Claim, ioTimeout time.Duration) *Env {
@@ -80,6 +82,17 @@ func (e *Env) LocalAddr() netip.Addr { return e.local }
 func (e *Env) Observe(what string, ok bool, format string, args ...any) bool {
 	e.obs = append(e.obs, report.Evidence{What: what, Observed: fmt.Sprintf(format, args...), OK: ok})
 	return ok
+}
+
+// failed reports whether an observation so far is not what a compliant
+// server shows.
+func (e *Env) failed() bool {
+	for _, o := range e.obs {
+		if !o.OK {
+			return true
+		}
+	}
+	return false
 }
 
 // ObserveHits records an evidence scan: ok when there are no hits.
@@ -219,6 +232,9 @@ func authenticate(ctx context.Context, c *wire.Conn, a target.Account) error {
 func (e *Env) close(ctx context.Context) error {
 	for _, c := range e.conns {
 		c.Close()
+	}
+	for _, c := range e.clients {
+		c.Close(ctx)
 	}
 	var errs []error
 	for _, a := range e.accounts {

@@ -88,3 +88,7 @@ func checkOne(t *testing.T, tg target.Target, id spec.ClaimID, timeout time.Dura
 	}
 	return res
 }
+
+func (f *fakeTarget) CreateAccount(context.Context, target.Account) error {
+	return target.ErrUnsupported
+}

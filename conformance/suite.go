@@ -93,12 +93,14 @@ func describeKind(k spec.Kind) {
 			r := current
 			c, _ := r.cfg.Policy.Claim(k.ID)
 			e = newEnv(r.cfg.Target, r.cfg.Policy, c, r.cfg.IOTimeout)
-			ginkgo.DeferCleanup(func(ctx ginkgo.SpecContext) {
-				if err := e.close(ctx); err != nil {
-					ginkgo.GinkgoWriter.Printf("cleanup of %s: %v\n", k.ID, err)
-				}
-			}, ginkgo.NodeTimeout(timeout))
 		})
+		// AfterEach, not DeferCleanup: in an Ordered container the
+		// latter would run after AfterAll has stopped the target.
+		ginkgo.AfterEach(func(ctx ginkgo.SpecContext) {
+			if err := e.close(ctx); err != nil {
+				ginkgo.GinkgoWriter.Printf("cleanup of %s: %v\n", k.ID, err)
+			}
+		}, ginkgo.NodeTimeout(timeout))
 		ginkgo.It(k.Passes, func(ctx ginkgo.SpecContext) {
 			res := current.check(ctx, e, timeout)
 			ginkgo.AddReportEntry("verdict", res.Verdict, ginkgo.ReportEntryVisibilityFailureOrVerbose)

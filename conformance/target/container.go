@@ -23,7 +23,6 @@ import (
 	"github.com/xmppcheck/xmppcheck/conformance/evidence"
 	"github.com/xmppcheck/xmppcheck/conformance/report"
 	"github.com/xmppcheck/xmppcheck/internal/dockerenv"
-	"github.com/xmppcheck/xmppcheck/internal/xmppclient"
 	"github.com/xmppcheck/xmppcheck/spec"
 )
 
@@ -282,31 +281,26 @@ func randomHex(n int) string {
 // by in-band registration).
 func (c *Container) NewAccount(ctx context.Context, hint string) (Account, error) {
 	a := Account{User: hint + "-" + randomHex(5), Password: "pw-" + randomHex(12), Created: true}
+	return a, c.CreateAccount(ctx, a)
+}
+
+// CreateAccount creates a exactly as given.
+func (c *Container) CreateAccount(ctx context.Context, a Account) error {
 	if c.file.Accounts.IBR {
-		cl, err := xmppclient.Dial(ctx, c.Addrs().C2S, xmppclient.WithDomain(c.file.Domain), xmppclient.WithInsecureSkipVerify())
-		if err != nil {
-			return a, fmt.Errorf("target %s: register %s: %w", c.file.Name, a.User, err)
+		if err := registerIBR(ctx, c.Addrs().C2S, c.file.Domain, a); err != nil {
+			return fmt.Errorf("target %s: %w", c.file.Name, err)
 		}
-		defer cl.Close(ctx)
-		if err := cl.Register(ctx, a.User, a.Password, nil); err != nil {
-			return a, fmt.Errorf("target %s: register %s: %w", c.file.Name, a.User, err)
-		}
-		return a, nil
+		return nil
 	}
 	_, err := c.exec(ctx, expand(c.file.Accounts.Create, map[string]string{"user": a.User, "domain": c.file.Domain, "password": a.Password}))
-	return a, err
+	return err
 }
 
 // DeleteAccount deletes an account with the delete command (IBR targets:
 // the account removes itself, XEP-0077 §3.2).
 func (c *Container) DeleteAccount(ctx context.Context, a Account) error {
 	if c.file.Accounts.IBR {
-		cl, err := xmppclient.Connect(ctx, c.Addrs().C2S, a.User, a.Password, xmppclient.WithDomain(c.file.Domain), xmppclient.WithInsecureSkipVerify())
-		if err != nil {
-			return nil // already gone, or never was
-		}
-		defer cl.Close(ctx)
-		return cl.Unregister(ctx)
+		return unregisterIBR(ctx, c.Addrs().C2S, c.file.Domain, a)
 	}
 	_, err := c.exec(ctx, expand(c.file.Accounts.Delete, map[string]string{"user": a.User, "domain": c.file.Domain, "password": a.Password}))
 	return err

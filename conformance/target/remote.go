@@ -116,10 +116,15 @@ func (r *Remote) SeenAddrs(_ context.Context, local netip.Addr) []netip.Addr {
 	return []netip.Addr{local}
 }
 
-// NewAccount hands out the given accounts in turn.
-func (r *Remote) NewAccount(context.Context, string) (Account, error) {
+// NewAccount hands out the given accounts in turn, then (with --ibr)
+// registers throwaway accounts.
+func (r *Remote) NewAccount(ctx context.Context, hint string) (Account, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.next >= len(r.accounts) && r.ibr {
+		a := Account{User: hint + "-" + randomHex(5), Password: "pw-" + randomHex(12), Created: true}
+		return a, registerIBR(ctx, r.addrs.C2S, r.domain, a)
+	}
 	if r.next >= len(r.accounts) {
 		return Account{}, fmt.Errorf("%w: %d --account given, all in use", ErrNoAccount, len(r.accounts))
 	}
@@ -141,7 +146,18 @@ func (r *Remote) Release(a Account) {
 	}
 }
 
-func (r *Remote) DeleteAccount(_ context.Context, a Account) error {
+// CreateAccount registers a in-band when allowed (--ibr).
+func (r *Remote) CreateAccount(ctx context.Context, a Account) error {
+	if !r.ibr {
+		return fmt.Errorf("%w: creating accounts on a remote needs --ibr", ErrUnsupported)
+	}
+	return registerIBR(ctx, r.addrs.C2S, r.domain, a)
+}
+
+func (r *Remote) DeleteAccount(ctx context.Context, a Account) error {
+	if a.Created {
+		return unregisterIBR(ctx, r.addrs.C2S, r.domain, a)
+	}
 	r.Release(a)
 	return nil
 }

@@ -63,6 +63,10 @@ type Target interface {
 	// NewAccount creates (or hands out) a test account whose name starts
 	// with hint.
 	NewAccount(ctx context.Context, hint string) (Account, error)
+	// CreateAccount creates the account exactly as given (the same name
+	// again, for address-reuse tests); ErrUnsupported where the target
+	// cannot.
+	CreateAccount(ctx context.Context, a Account) error
 	// DeleteAccount deletes an account created by NewAccount (out of band:
 	// the admin path, not XEP-0077).
 	DeleteAccount(ctx context.Context, a Account) error
@@ -96,4 +100,13 @@ func Capabilities(t Target) ([]string, map[string]string) {
 		}
 	}
 	return have, lacks
+}
+
+// PlainDataer is implemented by targets whose store is encrypted at rest
+// and which can also give the harness a decrypted view of it (with a key
+// the harness holds, as the embedded target does). Evidence scans use the
+// plain view for their positive controls and searches; the raw data is
+// still what storage.encrypted-at-rest scans.
+type PlainDataer interface {
+	PlainData(ctx context.Context) (*evidence.Corpus, error)
 }

@@ -131,3 +131,16 @@ func TestRemote(t *testing.T) {
 		t.Error("LocalAddrs")
 	}
 }
+
+// TestFixtureTargetFiles: every target file the fixtures ship loads.
+func TestFixtureTargetFiles(t *testing.T) {
+	files, _ := filepath.Glob("../../fixtures/targets/*/target.yaml")
+	if len(files) == 0 {
+		t.Skip("no fixture target files in this checkout")
+	}
+	for _, f := range files {
+		if _, err := LoadFile(f); err != nil {
+			t.Errorf("%v", err)
+		}
+	}
+}

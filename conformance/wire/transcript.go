@@ -109,3 +109,23 @@ func (t *Transcript) String() string {
 	defer t.mu.Unlock()
 	return t.b.String()
 }
+
+// Write lets the transcript receive the lines internal/xmppclient writes
+// (already redacted by the client; redacted again here for the secrets the
+// transcript knows).
+func (t *Transcript) Write(p []byte) (int, error) {
+	if t == nil {
+		return len(p), nil
+	}
+	s := t.Redact(string(p))
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.b.Len()+len(s) > t.limit {
+		if !strings.HasSuffix(t.b.String(), "[transcript truncated]\n") {
+			t.b.WriteString("[transcript truncated]\n")
+		}
+		return len(p), nil
+	}
+	t.b.WriteString(s)
+	return len(p), nil
+}
