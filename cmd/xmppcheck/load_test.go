@@ -229,3 +229,25 @@ func equalMaps(a, b map[string]int64) bool {
 	}
 	return true
 }
+
+// TestLoadEmbedded runs the acceptance command's shape, scaled down, against
+// the embedded reference server.
+func TestLoadEmbedded(t *testing.T) {
+	dir := t.TempDir()
+	jsonPath := filepath.Join(dir, "r.json")
+	code, out, errOut := runChild(t, "load", "chat", "--users", "20", "--rate", "200", "--duration", "2s",
+		"--progress", "never", "--json", jsonPath, "--threshold", "lost==0", "--threshold", "errors==0")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	if !strings.Contains(errOut, "embedded reference server on 127.0.0.1:") {
+		t.Errorf("no embedded server announced: %s", errOut)
+	}
+	res := readResult(t, jsonPath)
+	if res.Counters[stats.Completed] != 400 || res.Metrics["message"] == nil || res.Metrics["message"].P99US <= 0 {
+		t.Errorf("counters %v", res.Counters)
+	}
+	if !res.Shards[0].CPUIncludesSUT {
+		t.Error("an embedded run must say its CPU figures include the server")
+	}
+}
