@@ -1,11 +1,264 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/xmppcheck/xmppcheck/conformance"
+	"github.com/xmppcheck/xmppcheck/conformance/report"
+	"github.com/xmppcheck/xmppcheck/conformance/target"
+	"github.com/xmppcheck/xmppcheck/internal/dockerenv"
+	"github.com/xmppcheck/xmppcheck/spec"
+)
+
+type conformFlags struct {
+	policy     string
+	targetName string
+	targetFile string
+	fixtures   string
+	remote     string
+	remoteTLS  string
+	remoteS2S  string
+	domain     string
+	accounts   []string
+	ibr        bool
+	claims     []string
+	timeout    time.Duration
+	ioTimeout  time.Duration
+	strict     bool
+	keep       bool
+	list       bool
+	verbose    bool
+	noColor    bool
+	out        outputs
+}
 
 func newConformCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "conform",
-		Short: "(not available yet)",
-		RunE:  notAvailable("conform"),
+	var f conformFlags
+	cmd := &cobra.Command{
+		Use:   "conform [flags]",
+		Short: "Test that an XMPP server keeps every claim of a privacy policy",
+		Long: `conform runs the conformance suite: every claim of the policy (default: the
+embedded JabberX policy) is tested against a server, and each ends in one
+verdict with the evidence it rests on:
+
+  pass          the server kept the promise, as the evidence shows
+  fail          the server broke it
+  not-testable  the target lacks what the test needs (logs, data, clock,
+                accounts) — never a pass; --strict makes it a failure
+  error         the harness could not finish (unreachable server, timeout,
+                an evidence scan that could not see the server's data)
+
+Targets:
+  (default)            the embedded reference server, in-process on loopback,
+                       with temporary data and key and a test clock
+  --target NAME        fixtures/targets/NAME/target.yaml: a server built and
+                       started in a container (Docker), ports on 127.0.0.1
+  --target-file FILE   the same format, for your own image or Dockerfile
+  --remote HOST:PORT   a live deployment (--domain, --account JID:PASSWORD);
+                       claims needing logs, data or a clock are not-testable
+
+--claims selects claims by id (tls.c2s-required), glob (tls.*, 'offline.*')
+or label (a family such as privacy, or a reference such as XEP-0077); it may
+be repeated or comma-separated.
+
+Exit status: 0 every selected claim passed (not-testable allowed unless
+--strict), 1 a claim failed, 2 usage or infrastructure error (including any
+claim whose verdict is error).`,
+		Example: `  xmppcheck conform
+  xmppcheck conform --claims 'tls.*' --junit junit.xml
+  xmppcheck conform --target prosody --html prosody.html --json prosody.json
+  xmppcheck conform --target-file deploy/target.yaml --strict --markdown "$GITHUB_STEP_SUMMARY"
+  xmppcheck conform --remote xmpp.example.org:5222 --domain example.org \
+      --account probe@example.org:secret --claims tls.c2s-min-version`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runConform(cmd, f) },
 	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.policy, "policy", "", "policy `FILE` (default: the embedded JabberX policy)")
+	fl.StringVar(&f.targetName, "target", "", "fixture target `NAME` (fixtures/targets/NAME/target.yaml)")
+	fl.StringVar(&f.targetFile, "target-file", "", "target `FILE` describing a container to build and test")
+	fl.StringVar(&f.fixtures, "fixtures", "", "`DIR` holding fixture targets (default: fixtures/targets of the enclosing checkout)")
+	fl.StringVar(&f.remote, "remote", "", "test a live server: its client STARTTLS port `HOST:PORT`")
+	fl.StringVar(&f.remoteTLS, "remote-tls", "", "remote: direct TLS client port `HOST:PORT` (XEP-0368)")
+	fl.StringVar(&f.remoteS2S, "remote-s2s", "", "remote: server-to-server port `HOST:PORT`")
+	fl.StringVar(&f.domain, "domain", "", "remote: the XMPP `DOMAIN` the server serves")
+	fl.StringArrayVar(&f.accounts, "account", nil, "remote: an existing test account `JID:PASSWORD` (repeatable)")
+	fl.BoolVar(&f.ibr, "ibr", false, "remote: allow creating throwaway accounts by in-band registration")
+	fl.StringArrayVar(&f.claims, "claims", nil, "claims to test: `ids, globs or labels` (default: all of the policy)")
+	fl.DurationVar(&f.timeout, "timeout", 60*time.Second, "time allowed for each claim")
+	fl.DurationVar(&f.ioTimeout, "io-timeout", 10*time.Second, "time allowed for each network read or write")
+	fl.BoolVar(&f.strict, "strict", false, "treat not-testable as a failure")
+	fl.BoolVar(&f.keep, "keep", false, "container targets: leave the container running afterwards (for debugging)")
+	fl.BoolVar(&f.list, "list", false, "list the conformance specs (a dry run) and exit")
+	fl.BoolVarP(&f.verbose, "verbose", "v", false, "show Ginkgo's progress on standard error and passing evidence")
+	fl.BoolVar(&f.noColor, "no-color", false, "no colour in the console table (default: colour on a terminal)")
+	f.out.flags(cmd)
+	return cmd
+}
+
+func runConform(cmd *cobra.Command, f conformFlags) error {
+	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	pol, err := loadPolicy(f.policy, stderr)
+	if err != nil {
+		return err
+	}
+	if _, err := conformance.Select(pol, f.claims); err != nil {
+		return usageErr("%v", err)
+	}
+	var tg target.Target
+	if !f.list {
+		if tg, err = buildTarget(f, pol, stderr); err != nil {
+			return err
+		}
+	}
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cfg := conformance.Config{
+		Policy: pol, Target: tg, Claims: f.claims, Timeout: f.timeout, IOTimeout: f.ioTimeout,
+		Strict: f.strict, Version: version, DryRun: f.list, Verbose: f.verbose,
+	}
+	if f.verbose {
+		cfg.Progress = stderr
+	}
+	if f.list {
+		specs, err := conformance.List(ctx, cfg)
+		if err != nil {
+			return usageErr("%v", err)
+		}
+		for _, s := range specs {
+			fmt.Fprintln(stdout, s)
+		}
+		return nil
+	}
+	rep, runErr := conformance.Run(ctx, cfg)
+	if rep == nil {
+		return usageErr("conform: %v", runErr)
+	}
+	if err := report.WriteConsole(stdout, rep, report.WithColor(!f.noColor && isTerminal(stdout)), report.WithVerbose(f.verbose)); err != nil {
+		return usageErr("%v", err)
+	}
+	if err := f.out.write(rep, stdout); err != nil {
+		return usageErr("conform: %v", err)
+	}
+	if runErr != nil {
+		return usageErr("conform: %v", runErr)
+	}
+	switch rep.Summary.ExitCode {
+	case report.ExitPass:
+		return nil
+	case report.ExitFailed:
+		return silent(exitFailed)
+	default:
+		return silent(exitUsage)
+	}
+}
+
+// buildTarget makes the target the flags describe; exactly one of
+// --target, --target-file and --remote may be given.
+func buildTarget(f conformFlags, pol *spec.Policy, stderr io.Writer) (target.Target, error) {
+	n := 0
+	for _, s := range []string{f.targetName, f.targetFile, f.remote} {
+		if s != "" {
+			n++
+		}
+	}
+	if n > 1 {
+		return nil, usageErr("conform: give only one of --target, --target-file and --remote")
+	}
+	if f.remote == "" && (f.domain != "" || len(f.accounts) > 0 || f.ibr || f.remoteTLS != "" || f.remoteS2S != "") {
+		return nil, usageErr("conform: --domain, --account, --ibr, --remote-tls and --remote-s2s need --remote")
+	}
+	switch {
+	case f.remote != "":
+		if f.domain == "" {
+			return nil, usageErr("conform: --remote needs --domain")
+		}
+		opts := []target.RemoteOption{target.WithRemoteAddrs(target.Addrs{C2STLS: f.remoteTLS, S2S: f.remoteS2S})}
+		for _, a := range f.accounts {
+			acct, err := target.ParseAccount(a, f.domain)
+			if err != nil {
+				return nil, usageErr("conform: %v", err)
+			}
+			opts = append(opts, target.WithAccount(acct))
+		}
+		if f.ibr {
+			opts = append(opts, target.WithIBR())
+		}
+		return target.NewRemote(f.remote, f.domain, opts...), nil
+	case f.targetName != "" || f.targetFile != "":
+		file := f.targetFile
+		if f.targetName != "" {
+			dir := f.fixtures
+			if dir == "" {
+				d, err := findFixtures()
+				if err != nil {
+					return nil, usageErr("conform: --target %s: %v (use --fixtures DIR or --target-file)", f.targetName, err)
+				}
+				dir = d
+			}
+			file = filepath.Join(dir, f.targetName, "target.yaml")
+			if _, err := os.Stat(file); err != nil {
+				return nil, usageErr("conform: --target %s: %v%s", f.targetName, err, knownTargets(dir))
+			}
+		}
+		tf, err := target.LoadFile(file)
+		if err != nil {
+			return nil, usageErr("conform: %v", err)
+		}
+		dockerenv.Setup()
+		return target.NewContainer(tf, target.WithKeep(f.keep), target.WithBuildLog(stderr)), nil
+	default:
+		t, err := target.NewEmbedded(pol)
+		if err != nil {
+			return nil, usageErr("conform: embedded target: %v", err)
+		}
+		return t, nil
+	}
+}
+
+// findFixtures looks for fixtures/targets in the working directory and its
+// parents.
+func findFixtures() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		p := filepath.Join(dir, "fixtures", "targets")
+		if st, err := os.Stat(p); err == nil && st.IsDir() {
+			return p, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no fixtures/targets directory here or above")
+		}
+		dir = parent
+	}
+}
+
+func knownTargets(dir string) string {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return ""
+	}
+	var names []string
+	for _, e := range ents {
+		if e.IsDir() {
+			names = append(names, e.Name())
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	return " (known: " + strings.Join(names, ", ") + ")"
 }

@@ -1,11 +1,199 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/xmppcheck/xmppcheck/reference"
+)
+
+const (
+	defaultDataDir = "xmppcheck-data"
+	defaultKeyFile = "xmppcheck-at-rest.key"
+)
 
 func newServeCmd() *cobra.Command {
-	return &cobra.Command{
+	var (
+		dataDir, keyFile, policyFile, domain, configFile string
+		c2sAddr, c2sTLSAddr, s2sAddr, httpAddr, metrics  string
+		testClock                                        bool
+		logFormat, logLevel                              string
+	)
+	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "(not available yet)",
-		RunE:  notAvailable("serve"),
+		Short: "Run the reference XMPP server, configured from a policy file",
+		Long: `serve runs xmppcheck's reference XMPP server: a small server configured from
+the policy file (the embedded JabberX policy by default) that keeps its promises
+— STARTTLS required above the policy's TLS floor, SCRAM stored keys only, no
+message archive, offline messages purged at the policy's age, rate-limited
+in-band registration and account removal, no client address in any log except
+failed logins, everything stored sealed with AES-256-GCM.
+
+On first start it creates the data directory, a self-signed certificate in it
+(tls/cert.pem) and a new at-rest key at --key-file, which must lie outside the
+data directory. It prints the addresses it listens on and runs until SIGINT
+or SIGTERM.
+
+--test-clock runs the server on a test clock that moves only when told:
+'xmppcheck admin clock advance 7d' (same --data and --key-file) moves it over
+the data directory's control socket, and purges then run as if that time had
+passed. Never use it in production.
+
+Flags override the optional --config YAML file (see the reference package's
+FileConfig for its keys: listeners, certificate, limits, log format).
+
+The server raises its open-file limit to the hard limit, for many sessions.`,
+		Example: `  # zero-config first start on loopback
+  xmppcheck serve
+
+  # a deployment
+  xmppcheck serve --data /var/lib/xmppcheck --key-file /etc/xmppcheck/at-rest.key \
+      --domain example.org --c2s 0.0.0.0:5222 --c2s-tls 0.0.0.0:5223 --metrics 127.0.0.1:9090
+
+  # for tests: a test clock and random ports
+  xmppcheck serve --test-clock --c2s 127.0.0.1:0 --c2s-tls 127.0.0.1:0`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			flags := cmd.Flags()
+			var fc *reference.FileConfig
+			if configFile != "" {
+				var err error
+				if fc, err = reference.LoadConfig(configFile); err != nil {
+					return usageErr("%v", err)
+				}
+				if !flags.Changed("policy") && fc.Policy != "" {
+					policyFile = fc.Policy
+				}
+				if !flags.Changed("data") && fc.Data != "" {
+					dataDir = fc.Data
+				}
+				if !flags.Changed("key-file") && fc.KeyFile != "" {
+					keyFile = fc.KeyFile
+				}
+				if !flags.Changed("log-format") && fc.Log.Format != "" {
+					logFormat = fc.Log.Format
+				}
+				if !flags.Changed("log-level") && fc.Log.Level != "" {
+					logLevel = fc.Log.Level
+				}
+			}
+			logger, err := newLogger(cmd.ErrOrStderr(), logFormat, logLevel)
+			if err != nil {
+				return err
+			}
+			pol, err := loadPolicy(policyFile, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			opts := []reference.Option{reference.WithDataDir(dataDir), reference.WithKeyFile(keyFile), reference.WithLogger(logger)}
+			if fc != nil {
+				fo, err := fc.Options()
+				if err != nil {
+					return usageErr("%v", err)
+				}
+				opts = append(opts, fo...)
+			}
+			if flags.Changed("domain") || fc == nil || fc.Domain == "" {
+				opts = append(opts, reference.WithDomain(domain))
+			}
+			if flags.Changed("c2s") || fc == nil || fc.Listen.C2S == nil {
+				opts = append(opts, reference.WithC2SAddr(c2sAddr))
+			}
+			if flags.Changed("c2s-tls") || fc == nil || fc.Listen.C2STLS == nil {
+				opts = append(opts, reference.WithC2STLSAddr(c2sTLSAddr))
+			}
+			if flags.Changed("s2s") {
+				opts = append(opts, reference.WithS2SAddr(s2sAddr))
+			}
+			if flags.Changed("http") {
+				opts = append(opts, reference.WithHTTPAddr(httpAddr))
+			}
+			if flags.Changed("metrics") {
+				opts = append(opts, reference.WithMetricsAddr(metrics))
+			}
+			if testClock {
+				opts = append(opts, reference.WithTestClock())
+			}
+			srv, err := reference.New(pol, opts...)
+			if err != nil {
+				return usageErr("%v", err)
+			}
+			limit, lerr := reference.RaiseFileLimit()
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			if err := srv.Start(ctx); err != nil {
+				return usageErr("%v", err)
+			}
+			defer srv.Close()
+			out := cmd.OutOrStdout()
+			keyMade, certMade := srv.Created()
+			a := srv.Addrs()
+			fmt.Fprintf(out, "xmppcheck reference server for %s (policy: %s)\n", srv.Domain(), pol.File)
+			fmt.Fprintf(out, "  data directory: %s\n", srv.DataDir())
+			fmt.Fprintf(out, "  at-rest key:    %s%s\n", srv.KeyFile(), ifThen(keyMade, " (created)"))
+			if certMade {
+				fmt.Fprintf(out, "  certificate:    %s/%s (self-signed, created)\n", srv.DataDir(), reference.CertFile)
+			}
+			for _, l := range []struct{ name, addr string }{
+				{"c2s (STARTTLS)", a.C2S}, {"c2s (direct TLS)", a.C2STLS}, {"s2s", a.S2S},
+				{"http (upload)", a.HTTP}, {"metrics", a.Metrics}, {"admin socket", a.Control},
+			} {
+				if l.addr != "" {
+					fmt.Fprintf(out, "  %-17s %s\n", l.name+":", l.addr)
+				}
+			}
+			if srv.TestClock() != nil {
+				fmt.Fprintf(out, "  TEST CLOCK: time moves only with 'xmppcheck admin clock advance'\n")
+			}
+			if lerr == nil {
+				fmt.Fprintf(out, "  open-file limit: %d\n", limit)
+			}
+			<-ctx.Done()
+			fmt.Fprintln(out, "shutting down")
+			return nil
+		},
 	}
+	f := cmd.Flags()
+	f.StringVar(&dataDir, "data", defaultDataDir, "data directory (store, certificate, admin socket)")
+	f.StringVar(&keyFile, "key-file", defaultKeyFile, "at-rest key file, created on first start; must be outside --data")
+	f.StringVar(&policyFile, "policy", "", `policy file (default: the embedded JabberX policy; "-" also means it)`)
+	f.StringVar(&domain, "domain", "localhost", "XMPP domain served")
+	f.StringVar(&c2sAddr, "c2s", "127.0.0.1:5222", `client listener with STARTTLS ("" disables it)`)
+	f.StringVar(&c2sTLSAddr, "c2s-tls", "127.0.0.1:5223", `client listener with direct TLS, XEP-0368 ("" disables it)`)
+	f.StringVar(&s2sAddr, "s2s", "", "server-to-server listener (off by default)")
+	f.StringVar(&httpAddr, "http", "", "HTTP File Upload listener (off by default)")
+	f.StringVar(&metrics, "metrics", "", "Prometheus /metrics listener, loopback only (off by default)")
+	f.StringVar(&configFile, "config", "", "optional YAML configuration file; flags override it")
+	f.BoolVar(&testClock, "test-clock", false, "run on a test clock moved by 'xmppcheck admin clock advance' (tests only)")
+	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	return cmd
+}
+
+func ifThen(b bool, s string) string {
+	if b {
+		return s
+	}
+	return ""
+}
+
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, usageErr("--log-level: %v", err)
+	}
+	o := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, o)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, o)), nil
+	}
+	return nil, usageErr("--log-format must be text or json, not %q", format)
 }

@@ -1,0 +1,85 @@
+package conformance
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"testing"
+	"time"
+
+	"github.com/xmppcheck/xmppcheck/conformance/report"
+	"github.com/xmppcheck/xmppcheck/conformance/target"
+	"github.com/xmppcheck/xmppcheck/internal/fakexmpp"
+	"github.com/xmppcheck/xmppcheck/spec"
+)
+
+// fakeXMPPTarget wraps internal/fakexmpp: a protocol-complete server with
+// none of the protections (no lockout, no registration limit), an
+// in-memory store (no evidence) and no clock.
+type fakeXMPPTarget struct {
+	fakeTarget
+	srv *fakexmpp.Server
+}
+
+func startFakeXMPP(t *testing.T, opts ...fakexmpp.Option) *fakeXMPPTarget {
+	t.Helper()
+	s, err := fakexmpp.New(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return &fakeXMPPTarget{
+		fakeTarget: fakeTarget{addrs: target.Addrs{C2S: s.Addr(), C2STLS: s.TLSAddr()}, caps: map[spec.Capability]bool{spec.CapAccounts: true}},
+		srv:        s,
+	}
+}
+
+func (f *fakeXMPPTarget) NewAccount(ctx context.Context, hint string) (target.Account, error) {
+	b := make([]byte, 5)
+	rand.Read(b)
+	a := target.Account{User: hint + "-" + hex.EncodeToString(b), Password: "hunter2-" + hex.EncodeToString(b), Created: true}
+	return a, f.CreateAccount(ctx, a)
+}
+
+func (f *fakeXMPPTarget) CreateAccount(_ context.Context, a target.Account) error {
+	return f.srv.AddUser(a.User, a.Password)
+}
+
+func (f *fakeXMPPTarget) IBR() bool { return true }
+
+func (f *fakeXMPPTarget) Info() report.Target {
+	return report.Target{Name: "fakexmpp", Kind: "test"}
+}
+
+// TestProtocolClaimsOnAnUnprotectedServer: fakexmpp keeps no archive and
+// asks only username and password, but limits neither logins nor
+// registrations: exactly those claims fail.
+func TestProtocolClaimsOnAnUnprotectedServer(t *testing.T) {
+	tg := startFakeXMPP(t)
+	for id, want := range map[spec.ClaimID]report.Verdict{
+		spec.MAMDisabled:             report.Pass,
+		spec.RegistrationMinimalData: report.Pass,
+		spec.RegistrationRateLimited: report.Fail,
+		spec.AuthBruteForce:          report.Fail,
+		spec.UploadUnguessableURL:    report.NotTestable, // no HTTP service
+	} {
+		res := checkOne(t, tg, id, 20*time.Second)
+		if res.Verdict != want {
+			t.Errorf("%s: %s (%s), want %s\n%v\n%s", id, res.Verdict, res.Reason, want, res.Evidence, res.Transcript)
+		}
+	}
+}
+
+// TestRegistrationDataForm: a data form (XEP-0077 §4) asking username,
+// password and an optional email keeps a policy that allows email as
+// optional.
+func TestRegistrationDataForm(t *testing.T) {
+	tg := startFakeXMPP(t, fakexmpp.WithDataFormRegistration())
+	res := checkOne(t, tg, spec.RegistrationMinimalData, 10*time.Second)
+	if res.Verdict != report.Pass {
+		t.Fatalf("%s: %s\n%s", res.Verdict, res.Reason, res.Transcript)
+	}
+}

@@ -1,0 +1,272 @@
+package conformance
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/xmppcheck/xmppcheck/conformance/evidence"
+	"github.com/xmppcheck/xmppcheck/conformance/report"
+	"github.com/xmppcheck/xmppcheck/conformance/target"
+	"github.com/xmppcheck/xmppcheck/conformance/wire"
+	"github.com/xmppcheck/xmppcheck/internal/xmppclient"
+	"github.com/xmppcheck/xmppcheck/spec"
+)
+
+// verdictError ends a check with a verdict other than pass or error.
+type verdictError struct {
+	verdict report.Verdict
+	reason  string
+}
+
+func (e *verdictError) Error() string { return string(e.verdict) + ": " + e.reason }
+
+// failf ends a check with the verdict fail.
+func failf(format string, args ...any) error {
+	return &verdictError{report.Fail, fmt.Sprintf(format, args...)}
+}
+
+// notTestablef ends a check with the verdict not-testable.
+func notTestablef(format string, args ...any) error {
+	return &verdictError{report.NotTestable, fmt.Sprintf(format, args...)}
+}
+
+// Env is the fresh environment of one spec: the target, the claim and its
+// parameters, the spec's own client address, the accounts it created
+// (deleted at cleanup), the observations it made and the transcript.
+type Env struct {
+	Target     target.Target
+	Policy     *spec.Policy
+	Claim      spec.Claim
+	Kind       spec.Kind
+	Transcript *wire.Transcript
+
+	ioTimeout time.Duration
+	local     netip.Addr
+	obs       []report.Evidence
+	accounts  []target.Account
+	conns     []*wire.Conn
+	clients   []*xmppclient.Client
+}
+
+func newEnv(t target.Target, pol *spec.Policy, c spec.Claim, ioTimeout time.Duration) *Env {
+	e := &Env{Target: t, Policy: pol, Claim: c, Kind: c.Kind(), Transcript: wire.NewTranscript(0), ioTimeout: ioTimeout}
+	if t.LocalAddrs() {
+		e.local = randomLoopback()
+	}
+	return e
+}
+
+// randomLoopback returns a distinctive address in 127.16.0.0–127.254.255.254,
+// so every spec's client address is its own and cannot be confused with
+// 127.0.0.1 or with bytes that happen to look like it.
+func randomLoopback() netip.Addr {
+	var b [3]byte
+	rand.Read(b[:])
+	return netip.AddrFrom4([4]byte{127, 16 + b[0]%239, b[1], 1 + b[2]%254})
+}
+
+// LocalAddr is the spec's client address (invalid when the target is not
+// on loopback).
+func (e *Env) LocalAddr() netip.Addr { return e.local }
+
+// Observe records an observation; ok says whether it is what a compliant
+// server shows. It returns ok.
+func (e *Env) Observe(what string, ok bool, format string, args ...any) bool {
+	e.obs = append(e.obs, report.Evidence{What: what, Observed: fmt.Sprintf(format, args...), OK: ok})
+	return ok
+}
+
+// failed reports whether an observation so far is not what a compliant
+// server shows.
+func (e *Env) failed() bool {
+	for _, o := range e.obs {
+		if !o.OK {
+			return true
+		}
+	}
+	return false
+}
+
+// ObserveHits records an evidence scan: ok when there are no hits.
+func (e *Env) ObserveHits(what string, hits []evidence.Hit, clean string) bool {
+	if len(hits) == 0 {
+		return e.Observe(what, true, "%s", clean)
+	}
+	ev := report.Evidence{What: what, OK: false, Observed: fmt.Sprintf("%d occurrence(s), first in %s line %d (%s form)", len(hits), hits[0].File, hits[0].Line, hits[0].Form)}
+	for i, h := range hits {
+		if i == 20 {
+			break
+		}
+		ev.Hits = append(ev.Hits, report.Hit{File: h.File, Line: h.Line, Offset: h.Offset, Form: h.Form, Context: h.Context})
+	}
+	e.obs = append(e.obs, ev)
+	return false
+}
+
+// Need ends the check as not testable when the target lacks c.
+func (e *Env) Need(c spec.Capability) error {
+	if ok, why := e.Target.Has(c); !ok {
+		return notTestablef("the target lacks the %s capability: %s", c, why)
+	}
+	return nil
+}
+
+// Account creates a test account for this spec (deleted at cleanup).
+func (e *Env) Account(ctx context.Context, hint string) (target.Account, error) {
+	if err := e.Need(spec.CapAccounts); err != nil {
+		return target.Account{}, err
+	}
+	a, err := e.Target.NewAccount(ctx, hint)
+	if errors.Is(err, target.ErrNoAccount) {
+		return a, notTestablef("%v", err)
+	}
+	if err != nil {
+		return a, fmt.Errorf("create test account: %w", err)
+	}
+	e.Transcript.AddSecret(a.Password)
+	e.accounts = append(e.accounts, a)
+	e.Transcript.Notef("test account %s@%s", a.User, e.Target.Domain())
+	return a, nil
+}
+
+// forget drops an account from cleanup (it was deleted by the test).
+func (e *Env) forget(a target.Account) {
+	e.accounts = slices.DeleteFunc(e.accounts, func(x target.Account) bool { return x == a })
+}
+
+// UniqueName returns a fresh, distinctive name with the given prefix
+// (lower case, safe as an XMPP localpart).
+func UniqueName(prefix string) string {
+	b := make([]byte, 5)
+	rand.Read(b)
+	return prefix + "-" + hex.EncodeToString(b)
+}
+
+// Port names a listener of the target.
+type Port int
+
+// Ports.
+const (
+	C2S Port = iota
+	C2STLS
+	S2S
+)
+
+func (p Port) String() string {
+	return [...]string{"c2s (STARTTLS)", "c2s (direct TLS)", "s2s"}[p]
+}
+
+func (e *Env) addr(p Port) string {
+	a := e.Target.Addrs()
+	switch p {
+	case C2STLS:
+		return a.C2STLS
+	case S2S:
+		return a.S2S
+	}
+	return a.C2S
+}
+
+// Dial opens a stream to port p from the spec's client address.
+func (e *Env) Dial(ctx context.Context, p Port, opts ...wire.Option) (*wire.Conn, error) {
+	addr := e.addr(p)
+	if addr == "" {
+		return nil, notTestablef("the target has no %s listener", p)
+	}
+	base := []wire.Option{wire.WithTranscript(e.Transcript), wire.WithTimeout(e.ioTimeout)}
+	if e.local.IsValid() {
+		base = append(base, wire.WithLocalAddr(e.local))
+	}
+	if p == S2S {
+		base = append(base, wire.WithServerStream("xmppcheck.invalid"))
+	}
+	c, err := wire.Dial(ctx, addr, e.Target.Domain(), append(base, opts...)...)
+	if err != nil {
+		return nil, err
+	}
+	e.conns = append(e.conns, c)
+	return c, nil
+}
+
+// Login opens an authenticated, bound client session: STARTTLS (TLS 1.2 or
+// later), SCRAM-SHA-1 when offered (else the strongest SCRAM, else PLAIN).
+func (e *Env) Login(ctx context.Context, a target.Account) (*wire.Conn, error) {
+	c, err := e.Dial(ctx, C2S)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.StartTLS(ctx, &tls.Config{ServerName: e.Target.Domain(), MinVersion: tls.VersionTLS12, InsecureSkipVerify: true}); err != nil { //nolint:gosec // test certificates
+		return nil, fmt.Errorf("login %s: %w", a.User, err)
+	}
+	if err := authenticate(ctx, c, a); err != nil {
+		return nil, fmt.Errorf("login %s: %w", a.User, err)
+	}
+	if _, err := c.Bind(ctx, UniqueName("xmppcheck")); err != nil {
+		return nil, fmt.Errorf("login %s: %w", a.User, err)
+	}
+	return c, nil
+}
+
+func authenticate(ctx context.Context, c *wire.Conn, a target.Account) error {
+	mechs := c.Mechanisms()
+	for _, m := range []string{"SCRAM-SHA-1", "SCRAM-SHA-256", "SCRAM-SHA-512"} {
+		if slices.Contains(mechs, m) {
+			return c.AuthSCRAM(ctx, m, a.User, a.Password)
+		}
+	}
+	if slices.Contains(mechs, "PLAIN") {
+		return c.AuthPlain(ctx, a.User, a.Password)
+	}
+	return fmt.Errorf("no usable SASL mechanism offered (%s)", strings.Join(mechs, ", "))
+}
+
+// close ends every connection and deletes the accounts the spec created.
+func (e *Env) close(ctx context.Context) error {
+	for _, c := range e.conns {
+		c.Close()
+	}
+	for _, c := range e.clients {
+		c.Close(ctx)
+	}
+	var errs []error
+	for _, a := range e.accounts {
+		if err := e.Target.DeleteAccount(ctx, a); err != nil {
+			errs = append(errs, fmt.Errorf("delete test account %s: %w", a.User, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// result turns what the check returned into a verdict.
+func (e *Env) result(err error, ctxErr error) (report.Verdict, string) {
+	var ve *verdictError
+	switch {
+	case errors.As(err, &ve):
+		return ve.verdict, ve.reason
+	case err != nil && ctxErr != nil:
+		return report.Error, fmt.Sprintf("did not finish in time: %v", err)
+	case err != nil:
+		return report.Error, err.Error()
+	}
+	var bad []string
+	for _, o := range e.obs {
+		if !o.OK {
+			bad = append(bad, o.What+": "+o.Observed)
+		}
+	}
+	if len(bad) > 0 {
+		return report.Fail, strings.Join(bad, "; ")
+	}
+	if len(e.obs) == 0 {
+		return report.Error, "the check recorded no observation, so nothing supports a pass"
+	}
+	return report.Pass, ""
+}

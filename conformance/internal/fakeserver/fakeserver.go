@@ -1,0 +1,295 @@
+// Package fakeserver provides tiny in-process XMPP servers on loopback for
+// the conformance suite's own tests: a just-enough RFC 6120 server whose
+// TLS floor and authentication rules can be set (to prove verdicts both
+// ways), and hostile servers that accept TCP and never answer, send
+// garbage, or drop the connection in the middle of the TLS handshake.
+package fakeserver
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Mode is how the server behaves.
+type Mode int
+
+// Modes.
+const (
+	// Normal speaks enough XMPP for the TLS and authentication probes.
+	Normal Mode = iota
+	// Silent accepts TCP connections and never sends a byte.
+	Silent
+	// Garbage answers every connection with bytes that are not XML.
+	Garbage
+	// DropTLS offers STARTTLS, says proceed, and closes the connection on
+	// the first bytes of the TLS handshake.
+	DropTLS
+)
+
+// Option configures a server.
+type Option func(*Server)
+
+// WithMode sets the behaviour.
+func WithMode(m Mode) Option { return func(s *Server) { s.mode = m } }
+
+// WithTLSVersions sets the versions the server accepts.
+func WithTLSVersions(lo, hi uint16) Option { return func(s *Server) { s.min, s.max = lo, hi } }
+
+// WithDirectTLS makes the listener speak TLS at once (XEP-0368).
+func WithDirectTLS() Option { return func(s *Server) { s.direct = true } }
+
+// WithPlaintextAuth offers SASL PLAIN before TLS and accepts it (the
+// fault tls.c2s-required must catch).
+func WithPlaintextAuth() Option { return func(s *Server) { s.plainAuth = true } }
+
+// WithUser adds an account.
+func WithUser(user, password string) Option {
+	return func(s *Server) { s.users[user] = password }
+}
+
+// Server is a running fake server.
+type Server struct {
+	mode      Mode
+	min, max  uint16
+	direct    bool
+	plainAuth bool
+	users     map[string]string
+	ln        net.Listener
+	tlsCfg    *tls.Config
+	wg        sync.WaitGroup
+	mu        sync.Mutex
+	conns     []net.Conn
+	// Peers records the remote addresses of accepted connections.
+	peers []string
+}
+
+// Start starts a server on 127.0.0.1 and stops it when the test ends.
+func Start(t testing.TB, opts ...Option) *Server {
+	t.Helper()
+	s := &Server{min: tls.VersionTLS12, max: tls.VersionTLS13, users: map[string]string{}}
+	for _, o := range opts {
+		o(s)
+	}
+	s.tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert(t)}, MinVersion: s.min, MaxVersion: s.max}
+	if s.min < tls.VersionTLS12 {
+		for _, c := range tls.CipherSuites() {
+			s.tlsCfg.CipherSuites = append(s.tlsCfg.CipherSuites, c.ID)
+		}
+		for _, c := range tls.InsecureCipherSuites() {
+			s.tlsCfg.CipherSuites = append(s.tlsCfg.CipherSuites, c.ID)
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.ln = ln
+	s.wg.Add(1)
+	go s.accept()
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Addr is the listening address.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Peers returns the remote addresses seen so far.
+func (s *Server) Peers() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.peers...)
+}
+
+// Close stops the server and closes every connection.
+func (s *Server) Close() {
+	s.ln.Close()
+	s.mu.Lock()
+	for _, c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
+func (s *Server) accept() {
+	defer s.wg.Done()
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			return
+		}
+		s.mu.Lock()
+		s.conns = append(s.conns, c)
+		s.peers = append(s.peers, c.RemoteAddr().String())
+		s.mu.Unlock()
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(30 * time.Second))
+			s.serve(c)
+		}()
+	}
+}
+
+func (s *Server) serve(c net.Conn) {
+	switch s.mode {
+	case Silent:
+		io.Copy(io.Discard, c)
+		return
+	case Garbage:
+		c.Write([]byte("HTTP/1.1 400 Bad Request\r\n\r\n\x00\x01\x02 <<<not xml"))
+		io.Copy(io.Discard, io.LimitReader(c, 1<<16))
+		return
+	}
+	var conn net.Conn = c
+	secure := false
+	if s.direct {
+		if s.mode == DropTLS {
+			c.Read(make([]byte, 1))
+			return
+		}
+		tc := tls.Server(c, s.tlsCfg)
+		if err := tc.Handshake(); err != nil {
+			return
+		}
+		conn, secure = tc, true
+	}
+	authed := false
+	for {
+		dec := xml.NewDecoder(conn)
+		ns, ok := readHeader(dec)
+		if !ok {
+			return
+		}
+		fmt.Fprintf(conn, "<?xml version='1.0'?><stream:stream xmlns='%s' xmlns:stream='http://etherx.jabber.org/streams' id='%d' from='localhost' version='1.0'>", ns, time.Now().UnixNano())
+		var feats strings.Builder
+		switch {
+		case authed:
+			feats.WriteString("<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>")
+		case !secure:
+			feats.WriteString("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls>")
+			if s.plainAuth {
+				feats.WriteString("<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms>")
+			}
+		default:
+			feats.WriteString("<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms>")
+		}
+		fmt.Fprintf(conn, "<stream:features>%s</stream:features>", feats.String())
+		restart := false
+		for !restart {
+			var el struct {
+				XMLName xml.Name
+				Mech    string `xml:"mechanism,attr"`
+				ID      string `xml:"id,attr"`
+				Text    string `xml:",chardata"`
+			}
+			tok, err := dec.Token()
+			if err != nil {
+				return
+			}
+			start, ok := tok.(xml.StartElement)
+			if !ok {
+				if _, end := tok.(xml.EndElement); end {
+					return
+				}
+				continue
+			}
+			if err := dec.DecodeElement(&el, &start); err != nil {
+				return
+			}
+			switch el.XMLName.Local {
+			case "starttls":
+				if secure {
+					return
+				}
+				io.WriteString(conn, "<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+				if s.mode == DropTLS {
+					c.Read(make([]byte, 1))
+					return
+				}
+				tc := tls.Server(c, s.tlsCfg)
+				if err := tc.Handshake(); err != nil {
+					return
+				}
+				conn, secure, restart = tc, true, true
+			case "auth":
+				if !secure && !s.plainAuth {
+					io.WriteString(conn, "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><encryption-required/></failure>")
+					continue
+				}
+				raw, _ := base64.StdEncoding.DecodeString(strings.TrimSpace(el.Text))
+				parts := strings.Split(string(raw), "\x00")
+				if el.Mech == "PLAIN" && len(parts) == 3 && s.users[parts[1]] == parts[2] && parts[2] != "" {
+					io.WriteString(conn, "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>")
+					authed, restart = true, true
+				} else {
+					io.WriteString(conn, "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><not-authorized/></failure>")
+				}
+			case "iq":
+				fmt.Fprintf(conn, "<iq type='result' id='%s'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>u@localhost/r</jid></bind></iq>", el.ID)
+			}
+		}
+	}
+}
+
+func readHeader(dec *xml.Decoder) (string, bool) {
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", false
+		}
+		if st, ok := tok.(xml.StartElement); ok && st.Name.Local == "stream" {
+			for _, a := range st.Attr {
+				if a.Name.Space == "" && a.Name.Local == "xmlns" {
+					return a.Value, true
+				}
+			}
+			return "jabber:client", true
+		}
+	}
+}
+
+var (
+	certOnce sync.Once
+	certVal  tls.Certificate
+	certErr  error
+)
+
+func cert(t testing.TB) tls.Certificate {
+	certOnce.Do(func() {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			certErr = err
+			return
+		}
+		tmpl := &x509.Certificate{
+			SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "localhost"},
+			DNSNames: []string{"localhost"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+		if err != nil {
+			certErr = err
+			return
+		}
+		certVal = tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	})
+	if certErr != nil {
+		t.Fatal(certErr)
+	}
+	return certVal
+}

@@ -1,0 +1,70 @@
+package reference
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xmppcheck/xmppcheck/reference/wire"
+)
+
+// TestOfflineDeliveredOnceThenGone covers XEP-0160 storage, delivery at the
+// next available presence with a XEP-0203 stamp, and offline.delete-on-
+// delivery: the dump (opened store) holds the body before delivery — the
+// positive control — and not after.
+func TestOfflineDeliveredOnceThenGone(t *testing.T) {
+	srv := startServer(t)
+	srv.user(t, "alice", "pa")
+	srv.user(t, "bob", "pb")
+	alice := login(t, srv.Server, "alice", "pa", "a")
+	alice.send("<message to='bob@localhost' type='chat'><body>offline-body-marker</body></message>")
+	alice.send("<message to='bob@localhost' type='chat'><active xmlns='http://jabber.org/protocol/chatstates'/></message>")
+	alice.sync()
+	if d := srv.dump(t); !strings.Contains(d, "offline-body-marker") {
+		t.Fatalf("positive control: the pending offline message is not in the store:\n%s", d)
+	} else if strings.Count(d, `"bucket":"offline"`) != 1 {
+		t.Fatalf("want exactly one stored message (chat states are not stored):\n%s", d)
+	}
+	bob := login(t, srv.Server, "bob", "pb", "b")
+	bob.send("<presence/>")
+	m := bob.expect("offline message", isMessage)
+	if m.ChildText(wire.NSClient, "body") != "offline-body-marker" || m.Get("from") != "alice@localhost/a" {
+		t.Fatalf("got %s", m)
+	}
+	if d := m.Child(wire.NSDelay, "delay"); d == nil || d.Get("from") != "localhost" || d.Get("stamp") == "" {
+		t.Fatalf("no XEP-0203 delay: %s", m)
+	}
+	bob.sync()
+	if d := srv.dump(t); strings.Contains(d, "offline-body-marker") {
+		t.Fatalf("delivered offline message still stored:\n%s", d)
+	}
+}
+
+// TestOfflineRetention: offline.retention on the test clock — kept before
+// max_age, gone after it.
+func TestOfflineRetention(t *testing.T) {
+	srv := startServer(t)
+	srv.user(t, "alice", "pa")
+	srv.user(t, "bob", "pb")
+	claim, _ := srv.Policy().Claim("offline.retention")
+	maxAge := claim.Params.Duration("max_age")
+	alice := login(t, srv.Server, "alice", "pa", "a")
+	alice.send("<message to='bob@localhost'><body>retention-marker</body></message>")
+	alice.sync()
+	tc := srv.TestClock()
+	tc.Advance(maxAge - time.Hour)
+	if d := srv.dump(t); !strings.Contains(d, "retention-marker") {
+		t.Fatalf("purged before max_age (%v):\n%s", maxAge, d)
+	}
+	tc.Advance(2 * time.Hour)
+	if d := srv.dump(t); strings.Contains(d, "retention-marker") {
+		t.Fatalf("kept after max_age:\n%s", d)
+	}
+	bob := login(t, srv.Server, "bob", "pb", "b")
+	bob.send("<presence/>")
+	bob.sync()
+	bob.send("<message to='bob@localhost/b'><body>self</body></message>")
+	if m := bob.expect("message", isMessage); m.ChildText(wire.NSClient, "body") != "self" {
+		t.Fatalf("a purged message was delivered: %s", m)
+	}
+}
