@@ -293,8 +293,11 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		s.ctl = ctl
 		s.addrs.Control = ctl.Path()
 	}
-	s.log.Info("reference server started", "domain", s.cfg.domain, "c2s", s.addrs.C2S, "c2s_tls", s.addrs.C2STLS,
-		"s2s", s.addrs.S2S, "http", s.addrs.HTTP, "metrics", s.addrs.Metrics, "test_clock", s.testClock != nil,
+	// Ports only: a listener's host could equal a client's address (both
+	// 127.0.0.1 on loopback) and no log line may look like a client address.
+	s.log.Info("reference server started", "domain", s.cfg.domain, "c2s_port", portOf(s.addrs.C2S),
+		"c2s_tls_port", portOf(s.addrs.C2STLS), "s2s_port", portOf(s.addrs.S2S), "http_port", portOf(s.addrs.HTTP),
+		"metrics_port", portOf(s.addrs.Metrics), "test_clock", s.testClock != nil,
 		"tls_min", spec.TLSVersionName(s.set.c2sTLSMin))
 	return nil
 }
@@ -564,4 +567,15 @@ func (s *Server) DumpCredentials(w io.Writer) error {
 		}
 		return nil
 	})
+}
+
+func portOf(addr string) string {
+	if addr == "" {
+		return ""
+	}
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return ""
+	}
+	return p
 }

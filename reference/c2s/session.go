@@ -111,7 +111,7 @@ func (s *session) run(ctx context.Context, directTLS bool) {
 	}
 	if err := s.negotiate(ctx); err != nil {
 		if !errors.Is(err, errNegotiation) {
-			log.Debug("negotiation ended", "conn", s.id, "err", err)
+			log.Debug("negotiation ended", "conn", s.id, "err", safeErr(err))
 		}
 		s.raw.Close()
 		return
@@ -125,7 +125,7 @@ func (s *session) handshake(ctx context.Context) error {
 	s.raw.SetDeadline(s.deadline)
 	tc := tls.Server(s.raw, s.l.cfg.TLS)
 	if err := tc.HandshakeContext(ctx); err != nil {
-		s.l.cfg.Logger.Debug("TLS handshake failed", "conn", s.id, "err", err)
+		s.l.cfg.Logger.Debug("TLS handshake failed", "conn", s.id, "err", safeErr(err))
 		return err
 	}
 	s.raw.SetWriteDeadline(time.Time{})
@@ -667,3 +667,16 @@ func (s *session) finish() {
 }
 
 var _ io.Reader = deadlineReader{}
+
+// safeErr describes err for the log without the network addresses a
+// *net.OpError carries (privacy.no-client-ip).
+func safeErr(err error) string {
+	var op *net.OpError
+	for errors.As(err, &op) {
+		if op.Err == nil {
+			return op.Op
+		}
+		err = op.Err
+	}
+	return err.Error()
+}

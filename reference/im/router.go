@@ -441,3 +441,23 @@ func (r *Router) bounce(ctx context.Context, el *wire.Element, se *host.StanzaEr
 }
 
 func (r *Router) newPushID() string { return "push-" + strconv.FormatUint(r.pushSeq.Add(1), 36) }
+
+// Available returns the number of available resources of a user and how
+// many of them have a non-negative priority.
+func (r *Router) Available(name string) (nonNegative, total int) {
+	u := r.lookup(name)
+	if u == nil {
+		return 0, 0
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for _, res := range u.resources {
+		if res.available {
+			total++
+			if res.priority >= 0 {
+				nonNegative++
+			}
+		}
+	}
+	return nonNegative, total
+}

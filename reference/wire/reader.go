@@ -251,7 +251,7 @@ func (r *Reader) readRune(lead byte, dst []byte) (rune, []byte, error) {
 		tmp[i] = c
 	}
 	ru, w := utf8.DecodeRune(tmp[:n])
-	if ru == utf8.RuneError || w != n {
+	if w != n || (ru == utf8.RuneError && w == 1) {
 		return 0, dst, r.syntax(NotWellFormed, "invalid UTF-8")
 	}
 	if !isChar(ru) {
