@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 
 	"golang.org/x/net/dns/dnsmessage"
@@ -16,18 +17,28 @@ import (
 // machine and no peer waits for a resolver timeout.
 type testDNS struct {
 	pc   net.PacketConn
-	srv  map[string]uint16     // _xmpp-server._tcp.DOMAIN. → port (target DOMAIN.)
-	a    map[string]netip.Addr // DOMAIN. → address
 	logf func(string, ...any)
+
+	mu  sync.Mutex
+	srv map[string]uint16     // _xmpp-server._tcp.DOMAIN. → port (target DOMAIN.)
+	a   map[string]netip.Addr // DOMAIN. → address
 }
 
-func startDNS(t *testing.T, addr string, srv map[string]uint16, a map[string]netip.Addr) *testDNS {
+// set publishes domain's s2s service at addr:port.
+func (d *testDNS) set(domain string, addr netip.Addr, port uint16) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.srv[domain+"."] = port
+	d.a[domain+"."] = addr
+}
+
+func startDNS(t *testing.T, addr string) *testDNS {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", addr)
 	if err != nil {
 		t.Fatalf("test DNS on %s: %v", addr, err)
 	}
-	d := &testDNS{pc: pc, srv: srv, a: a, logf: t.Logf}
+	d := &testDNS{pc: pc, srv: map[string]uint16{}, a: map[string]netip.Addr{}, logf: t.Logf}
 	t.Cleanup(func() { pc.Close() })
 	go d.serve()
 	return d
@@ -57,6 +68,8 @@ func (d *testDNS) answer(req []byte) ([]byte, bool) {
 		return nil, false
 	}
 	name := strings.ToLower(q.Name.String())
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	b := dnsmessage.NewBuilder(nil, dnsmessage.Header{ID: h.ID, Response: true, Authoritative: true, RecursionDesired: h.RecursionDesired})
 	b.EnableCompression()
 	rh := dnsmessage.ResourceHeader{Name: q.Name, Class: dnsmessage.ClassINET, TTL: 5}

@@ -2,20 +2,14 @@ package interop_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
+	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"math/big"
 	"net"
 	"net/netip"
-	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -30,8 +24,7 @@ import (
 
 	"github.com/xmppcheck/xmppcheck/internal/dockerenv"
 	"github.com/xmppcheck/xmppcheck/internal/xmppclient"
-	"github.com/xmppcheck/xmppcheck/reference/s2s"
-	"github.com/xmppcheck/xmppcheck/spec/policies"
+	"github.com/xmppcheck/xmppcheck/reference"
 )
 
 // Domains under .example (RFC 2606): never real, and unlike .test not
@@ -43,6 +36,7 @@ const refDomain = "reference.example"
 type peer struct {
 	name, domain string
 	image        string
+	env          map[string]string
 	create       func(user, pw string) []string
 	waitFor      wait.Strategy
 	c            testcontainers.Container
@@ -50,10 +44,17 @@ type peer struct {
 }
 
 // TestFederationWithRealServers exchanges a message in each direction
-// between the reference server's s2s engine (in this process, listening on
-// the private network's gateway so the containers can dial it) and Prosody
-// and ejabberd (each in its container with its own domain), and shows that
-// a Prosody limited to TLS 1.1 for s2s is refused both ways.
+// between a user of the reference server and users of Prosody and ejabberd
+// (each in its container with its own domain, on a private Docker network),
+// and shows that a Prosody limited to TLS 1.1 is refused both ways.
+//
+// The reference server runs in this process; its s2s listener is on the
+// network's gateway (the host's address on the private network), which the
+// containers reach. They find it the way they would find any server: an
+// SRV record for _xmpp-server._tcp.reference.example, served by a test DNS
+// server on the gateway that the containers use as their upstream resolver.
+// The reference server reaches them on their s2s ports published on
+// 127.0.0.1 (WithS2SHost).
 func TestFederationWithRealServers(t *testing.T) {
 	dockerenv.Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
@@ -63,29 +64,14 @@ func TestFederationWithRealServers(t *testing.T) {
 		t.Fatal(err)
 	}
 	targets := filepath.Join(root, "fixtures", "targets")
-
-	// Images: the fixtures' Prosody and ejabberd, and a Prosody whose s2s
-	// TLS is pinned to 1.1 (a variant overlay on the same Dockerfile).
-	build := func(ctxDir, dockerfile, tag string, args map[string]string) {
-		t.Helper()
-		if err := dockerenv.BuildImage(ctx, ctxDir, dockerfile, tag, args); err != nil {
-			t.Fatalf("build %s: %v", tag, err)
+	for _, img := range []struct{ dockerfile, tag string }{
+		{"prosody/Dockerfile", "xmppcheck-fixture/prosody:test"},
+		{"ejabberd/Dockerfile", "xmppcheck-fixture/ejabberd:test"},
+	} {
+		if err := dockerenv.BuildImage(ctx, targets, img.dockerfile, img.tag, nil); err != nil {
+			t.Fatalf("build %s: %v", img.tag, err)
 		}
 	}
-	build(targets, "ejabberd/Dockerfile", "xmppcheck-fixture/ejabberd:test", map[string]string{"CONFIG": "ejabberd/ejabberd.yml"})
-	// Prosody variants (overlays Included by the fixture's configuration):
-	// debug logging, shown when the test fails, and s2s pinned to TLS 1.1.
-	varCtx := t.TempDir()
-	if err := os.CopyFS(varCtx, os.DirFS(targets)); err != nil {
-		t.Fatal(err)
-	}
-	for name, text := range map[string]string{"interop.cfg.lua": debugVariant, "s2s-tls11.cfg.lua": debugVariant + tls11Variant} {
-		if err := os.WriteFile(filepath.Join(varCtx, "prosody", name), []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	build(varCtx, "prosody/Dockerfile", "xmppcheck-interop/prosody:test", map[string]string{"VARIANT": "prosody/interop.cfg.lua"})
-	build(varCtx, "prosody/Dockerfile", "xmppcheck-interop/prosody-s2s-tls11:test", map[string]string{"VARIANT": "prosody/s2s-tls11.cfg.lua"})
 
 	nw, err := network.New(ctx)
 	if err != nil {
@@ -93,30 +79,18 @@ func TestFederationWithRealServers(t *testing.T) {
 	}
 	t.Cleanup(func() { nw.Remove(context.Background()) })
 	gw := gateway(t, ctx, nw.ID)
-
-	// The reference side listens on the network's gateway (the host's
-	// address on the private network) on a free port. Peers find it the
-	// way they would find any server: a DNS SRV record for
-	// _xmpp-server._tcp.reference.example, served by a test DNS server on the
-	// gateway that Docker's resolver forwards to (containers run with
-	// --dns pointing at it).
-	ln, err := net.Listen("tcp", net.JoinHostPort(gw, "0"))
-	if err != nil {
-		t.Fatalf("listen on the Docker network's gateway: %v", err)
-	}
-	refPort := uint16(ln.Addr().(*net.TCPAddr).Port)
 	gwAddr := netip.MustParseAddr(gw)
-	startDNS(t, net.JoinHostPort(gw, "53"),
-		map[string]uint16{refDomain + ".": refPort},
-		map[string]netip.Addr{refDomain + ".": gwAddr})
+	dns := startDNS(t, net.JoinHostPort(gw, "53"))
 
-	prosody := &peer{name: "prosody", domain: "prosody.example", image: "xmppcheck-interop/prosody:test",
+	prosody := &peer{name: "prosody", domain: "prosody.example", image: "xmppcheck-fixture/prosody:test",
 		create:  func(u, pw string) []string { return []string{"prosodyctl", "register", u, "prosody.example", pw} },
 		waitFor: wait.ForLog("Activated service 'c2s'").WithStartupTimeout(90 * time.Second)}
 	ejabberd := &peer{name: "ejabberd", domain: "ejabberd.example", image: "xmppcheck-fixture/ejabberd:test",
 		create:  func(u, pw string) []string { return []string{"ejabberdctl", "register", u, "ejabberd.example", pw} },
 		waitFor: wait.ForListeningPort("5222/tcp").WithStartupTimeout(120 * time.Second)}
-	old := &peer{name: "prosody-s2s-tls11", domain: "old.example", image: "xmppcheck-interop/prosody-s2s-tls11:test",
+	// The fixture's TLS switch: c2s and s2s offer TLS 1.1 only.
+	old := &peer{name: "prosody-tls1.1", domain: "old.example", image: "xmppcheck-fixture/prosody:test",
+		env:     map[string]string{"XMPP_TLS": "1.1-only"},
 		create:  func(u, pw string) []string { return []string{"prosodyctl", "register", u, "old.example", pw} },
 		waitFor: wait.ForLog("Activated service 'c2s'").WithStartupTimeout(90 * time.Second)}
 	peers := []*peer{prosody, ejabberd, old}
@@ -136,115 +110,97 @@ func TestFederationWithRealServers(t *testing.T) {
 		}
 	}
 
-	// The reference server's s2s engine, with the policy's TLS floor.
-	pol, err := policies.LoadDefault()
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &syncBuffer{}
-	got := make(chan s2s.Stanza, 100)
-	opts := []s2s.Option{
-		s2s.WithPolicy(pol), s2s.WithCertificates(selfSigned(t, refDomain)), s2s.WithStaticHostsOnly(),
-		s2s.WithSetupTimeout(60 * time.Second),
-		s2s.WithLogger(slog.New(slog.NewTextHandler(io.MultiWriter(logs, testWriter{t}), nil))),
-		s2s.WithDeliver(func(_ context.Context, st s2s.Stanza) { got <- st }),
-	}
+	// The reference server, with the policy's TLS floor on s2s.
+	opts := []reference.Option{reference.WithS2SStaticHostsOnly()}
 	for _, p := range peers {
-		opts = append(opts, s2s.WithHost(p.domain, p.s2s))
+		opts = append(opts, reference.WithS2SHost(p.domain, p.s2s))
 	}
-	ref, err := s2s.New(refDomain, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ref.Serve(ln)
-	t.Cleanup(func() { ref.Close() })
+	ref, logs := startReference(t, refDomain, net.JoinHostPort(gw, "0"), opts...)
+	_, port, _ := net.SplitHostPort(ref.Addrs().S2S)
+	n, _ := strconv.Atoi(port)
+	dns.set(refDomain, gwAddr, uint16(n))
+	bob := connect(t, ref, "bob")
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("reference server log:\n%s", logs.String())
+		}
+	})
 
 	for _, p := range []*peer{prosody, ejabberd} {
 		t.Run(p.name, func(t *testing.T) {
-			cl := p.login(ctx, t, "alice", nil)
+			cl := p.login(ctx, t, "alice")
 			// Peer → reference.
 			body := "hello reference, from " + p.name
 			if err := cl.Send(ctx, "<message to='bob@"+refDomain+"' type='chat' id='to-ref'><body>"+body+"</body></message>"); err != nil {
 				t.Fatal(err)
 			}
-			st := waitFor(t, got, 3*time.Minute, func(st s2s.Stanza) bool { return st.From.Domainpart() == p.domain })
-			if st.Name != "message" || st.From.Localpart() != "alice" || st.To.String() != "bob@"+refDomain || !strings.Contains(string(st.Raw), body) {
-				t.Fatalf("reference received %s", st.Raw)
+			m := recvFrom(t, bob, 3*time.Minute, func(s xmppclient.Stanza) bool {
+				return s.Kind() == "message" && strings.HasSuffix(bareOf(s.From), "@"+p.domain)
+			})
+			if m.Type == "error" || m.Body() != body || bareOf(m.From) != "alice@"+p.domain {
+				t.Fatalf("bob received %s", m.Raw)
 			}
 			// Reference → peer.
 			reply := "hello " + p.name + ", from the reference"
-			out, err := s2s.ParseStanza([]byte("<message from='bob@" + refDomain + "/desk' to='" + cl.JID() + "' type='chat' id='from-ref'><body>" + reply + "</body></message>"))
-			if err != nil {
+			if err := bob.Send(ctx, "<message to='"+cl.JID()+"' type='chat' id='from-ref'><body>"+reply+"</body></message>"); err != nil {
 				t.Fatal(err)
 			}
-			if err := ref.Send(ctx, out); err != nil {
-				t.Fatal(err)
-			}
-			rctx, rcancel := context.WithTimeout(ctx, 3*time.Minute)
-			defer rcancel()
-			m, err := cl.RecvMatch(rctx, func(s xmppclient.Stanza) bool { return s.Kind() == "message" })
-			if err != nil {
-				t.Fatalf("no message from the reference: %v", err)
-			}
-			if m.Type == "error" || m.Body() != reply || !strings.HasPrefix(m.From, "bob@"+refDomain) {
+			m = recvFrom(t, cl, 3*time.Minute, func(s xmppclient.Stanza) bool { return s.Kind() == "message" })
+			if m.Type == "error" || m.Body() != reply || bareOf(m.From) != "bob@"+refDomain {
 				t.Fatalf("%s received %s", p.name, m.Raw)
 			}
 		})
 	}
 
 	t.Run("TLS 1.1 peer refused", func(t *testing.T) {
-		// Reference → old: the TLS handshake fails at our floor and the
-		// message bounces to its sender.
-		out, _ := s2s.ParseStanza([]byte("<message from='bob@" + refDomain + "/desk' to='alice@old.example' type='chat' id='to-old'><body>never</body></message>"))
-		if err := ref.Send(ctx, out); err != nil {
+		// Reference → old: our handshake refuses TLS 1.1 and the message
+		// bounces to its sender.
+		if err := bob.Send(ctx, "<message to='alice@old.example' type='chat' id='to-old'><body>never</body></message>"); err != nil {
 			t.Fatal(err)
 		}
-		st := waitFor(t, got, 3*time.Minute, func(st s2s.Stanza) bool { return st.ID == "to-old" })
-		if st.Type != "error" || s2s.ErrorCondition(st) != stanza.RemoteServerNotFound {
-			t.Fatalf("reference → TLS 1.1 peer: got %s, want a remote-server-not-found bounce", st.Raw)
+		e := recvFrom(t, bob, 3*time.Minute, func(s xmppclient.Stanza) bool { return s.ID == "to-old" })
+		var se *xmppclient.StanzaError
+		if !errors.As(e.Err(), &se) || se.Condition != stanza.RemoteServerNotFound {
+			t.Fatalf("reference → TLS 1.1 peer: got %s, want remote-server-not-found", e.Raw)
 		}
 		// Old → reference: our inbound handshake refuses it; the peer
-		// bounces the message to its client, and nothing reaches us.
-		cl := old.login(ctx, t, "carol", nil)
+		// bounces the message to its client and nothing reaches bob.
+		cl := old.login(ctx, t, "carol", xmppclient.WithTLSVersions(tls.VersionTLS10, tls.VersionTLS11))
 		if err := cl.Send(ctx, "<message to='bob@"+refDomain+"' type='chat' id='from-old'><body>via TLS 1.1</body></message>"); err != nil {
 			t.Fatal(err)
 		}
-		rctx, rcancel := context.WithTimeout(ctx, 3*time.Minute)
-		defer rcancel()
-		m, err := cl.RecvMatch(rctx, func(s xmppclient.Stanza) bool { return s.Kind() == "message" && s.ID == "from-old" })
-		if err != nil {
-			t.Fatalf("the TLS 1.1 peer never bounced: %v", err)
-		}
+		m := recvFrom(t, cl, 3*time.Minute, func(s xmppclient.Stanza) bool { return s.Kind() == "message" && s.ID == "from-old" })
 		if m.Type != "error" {
 			t.Fatalf("got %s, want an error", m.Raw)
 		}
-		select {
-		case st := <-got:
-			if st.From.Domainpart() == "old.example" {
-				t.Fatalf("a stanza from the TLS 1.1 peer was delivered: %s", st.Raw)
-			}
-		default:
-		}
 		if !strings.Contains(logs.String(), "inbound TLS handshake refused") {
-			t.Error("no refused inbound handshake in the reference's log")
+			t.Error("no refused inbound handshake in the reference server's log")
+		}
+		// The refusal is what stopped it (above); bob's queue holds nothing
+		// from old.example either.
+		rctx, rcancel := context.WithTimeout(ctx, time.Second)
+		defer rcancel()
+		if s, err := bob.RecvMatch(rctx, func(s xmppclient.Stanza) bool { return strings.HasSuffix(bareOf(s.From), "@old.example") }); err == nil {
+			t.Fatalf("bob received %s from the TLS 1.1 peer", s.Raw)
 		}
 	})
 }
 
-// debugVariant logs everything to the container output.
-const debugVariant = `log = { debug = "*console" }
-`
-
-// tls11Variant pins Prosody's s2s TLS to 1.1 only (OpenSSL 3 needs security
-// level 0 for it); c2s keeps the base configuration.
-const tls11Variant = `-- s2s limited to TLS 1.1 (xmppcheck federation test).
-s2s_ssl = {
-	certificate = "/etc/prosody/certs/xmpp.crt";
-	key = "/etc/prosody/certs/xmpp.key";
-	protocol = "tlsv1_1";
-	ciphers = "DEFAULT:@SECLEVEL=0";
+func bareOf(j string) string {
+	b, _, _ := strings.Cut(j, "/")
+	return b
 }
-`
+
+func recvFrom(t *testing.T, cl *xmppclient.Client, d time.Duration, match func(xmppclient.Stanza) bool) xmppclient.Stanza {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	s, err := cl.RecvMatch(ctx, match)
+	if err != nil {
+		t.Fatalf("nothing received within %v: %v", d, err)
+	}
+	return s
+}
 
 // withDNS makes the test DNS server the container's upstream resolver.
 func withDNS(addr netip.Addr) testcontainers.CustomizeRequestOption {
@@ -258,6 +214,7 @@ func (p *peer) start(ctx context.Context, t *testing.T, nw *testcontainers.Docke
 	c, err := testcontainers.Run(ctx, p.image,
 		dockerenv.WithLoopbackPorts("5222/tcp", "5269/tcp"),
 		testcontainers.WithEnv(map[string]string{"DOMAIN": p.domain}),
+		testcontainers.WithEnv(p.env),
 		network.WithNetwork([]string{p.domain}, nw),
 		withDNS(dns),
 		testcontainers.WithWaitStrategy(p.waitFor),
@@ -282,7 +239,7 @@ func (p *peer) start(ctx context.Context, t *testing.T, nw *testcontainers.Docke
 	return nil
 }
 
-func (p *peer) login(ctx context.Context, t *testing.T, user string, opts []xmppclient.Option) *xmppclient.Client {
+func (p *peer) login(ctx context.Context, t *testing.T, user string, opts ...xmppclient.Option) *xmppclient.Client {
 	t.Helper()
 	const pw = "interop-test-pw-1"
 	code, r, err := p.c.Exec(ctx, p.create(user, pw))
@@ -305,22 +262,6 @@ func (p *peer) login(ctx context.Context, t *testing.T, user string, opts []xmpp
 		t.Fatal(err)
 	}
 	return cl
-}
-
-func waitFor(t *testing.T, ch <-chan s2s.Stanza, d time.Duration, match func(s2s.Stanza) bool) s2s.Stanza {
-	t.Helper()
-	deadline := time.After(d)
-	for {
-		select {
-		case st := <-ch:
-			if match(st) {
-				return st
-			}
-			t.Logf("ignored %s", st.Raw)
-		case <-deadline:
-			t.Fatalf("nothing delivered within %v", d)
-		}
-	}
 }
 
 // gateway returns the IPv4 gateway of a Docker network: the host's address
@@ -362,22 +303,6 @@ func logsOf(ctx context.Context, c testcontainers.Container) string {
 	return "\n--- container output (tail) ---\n" + s
 }
 
-func selfSigned(t *testing.T, domain string) tls.Certificate {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: domain}, DNSNames: []string{domain},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-}
-
 type syncBuffer struct {
 	mu sync.Mutex
 	b  strings.Builder
@@ -393,11 +318,4 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
-}
-
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
 }
