@@ -132,7 +132,7 @@ func (e *Env) uploadFile(ctx context.Context, a target.Account, body string) (st
 	if err != nil {
 		return "", err
 	}
-	if err := put(ctx, hc, slot, body); err != nil {
+	if err := put(ctx, hc, slot, "text/plain", body); err != nil {
 		return "", err
 	}
 	return slot.GetURL, nil

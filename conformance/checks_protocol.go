@@ -302,7 +302,7 @@ func checkBruteForce(ctx context.Context, e *Env) error {
 // min_entropy_bits of randomness (estimated over many slots), and no URL
 // above a slot lists other slots (XEP-0363 §5, §11).
 func checkUploadURLs(ctx context.Context, e *Env) error {
-	const slots = 64
+	const slots = 128
 	a, err := e.Account(ctx, "upload")
 	if err != nil {
 		return err
@@ -343,7 +343,7 @@ func checkUploadURLs(ctx context.Context, e *Env) error {
 		}
 		return err
 	}
-	if err := put(ctx, hc, first, body); err != nil {
+	if err := put(ctx, hc, first, "image/jpeg", body); err != nil {
 		return err
 	}
 	got, code, err := get(ctx, hc, first.GetURL)
@@ -397,13 +397,13 @@ func containsSub(subs []string, s string) bool {
 	return false
 }
 
-func put(ctx context.Context, hc *http.Client, s xmppclient.UploadSlot, body string) error {
+func put(ctx context.Context, hc *http.Client, s xmppclient.UploadSlot, contentType, body string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPut, s.PutURL, strings.NewReader(body))
 	if err != nil {
 		return err
 	}
 	req.ContentLength = int64(len(body))
-	req.Header.Set("Content-Type", "image/jpeg")
+	req.Header.Set("Content-Type", contentType)
 	for k, v := range s.PutHeaders {
 		req.Header.Set(k, v)
 	}

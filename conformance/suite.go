@@ -23,14 +23,18 @@ type checkFunc func(ctx context.Context, e *Env) error
 // own.
 var checks = map[spec.ClaimID]checkFunc{}
 
-// order puts the claims that disturb a shared server last: lockouts
-// (brute force, registration limits) and clock moves.
+// order runs the claims that spend a shared server's per-address budgets
+// or move its clock last, so that each finds its budget fresh: behind a
+// container's port proxy every client shares one address. After the
+// claims that disturb nothing come registration.rate-limited (spends the
+// registration budget), the clock claims (move the clock 21 days, which
+// also ends time-windowed limits on servers that use the moved clock),
+// registration.minimal-data (needs one registration, after the limit's
+// window), and last auth.brute-force-protection (servers that lock an
+// address out lock every later client out).
 func order() []spec.Kind {
-	// Clock moves first (they need logins), then registration limits,
-	// then the brute-force lockout, which on servers that block an address
-	// blocks every later login from it (behind a container's port proxy
-	// every client shares one address).
-	last := []spec.ClaimID{spec.OfflineRetention, spec.UploadRetention, spec.RegistrationRateLimited, spec.AuthBruteForce}
+	last := []spec.ClaimID{spec.RegistrationRateLimited, spec.OfflineRetention, spec.UploadRetention,
+		spec.RegistrationMinimalData, spec.AuthBruteForce}
 	var first, end []spec.Kind
 	for _, k := range spec.Kinds() {
 		if contains(last, k.ID) {
