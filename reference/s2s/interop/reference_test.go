@@ -18,7 +18,7 @@ import (
 
 // freeAddr reserves a loopback port for a server that must be named in
 // another's options before either starts.
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -28,7 +28,7 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func startReference(t *testing.T, domain, s2sAddr string, opts ...reference.Option) (*reference.Server, *syncBuffer) {
+func startReference(t testing.TB, domain, s2sAddr string, opts ...reference.Option) (*reference.Server, *syncBuffer) {
 	t.Helper()
 	pol, err := policies.LoadDefault()
 	if err != nil {
@@ -52,7 +52,7 @@ func startReference(t *testing.T, domain, s2sAddr string, opts ...reference.Opti
 	return srv, logs
 }
 
-func connect(t *testing.T, srv *reference.Server, user string) *xmppclient.Client {
+func connect(t testing.TB, srv *reference.Server, user string) *xmppclient.Client {
 	t.Helper()
 	ctx := context.Background()
 	if err := srv.CreateUser(ctx, user, user+"-pw"); err != nil {
