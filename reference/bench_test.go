@@ -8,15 +8,21 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/xdg-go/scram"
 	"mellium.im/xmlstream"
 
+	"github.com/xmppcheck/xmppcheck/reference/scramauth"
+	"github.com/xmppcheck/xmppcheck/reference/store"
 	"github.com/xmppcheck/xmppcheck/reference/wire"
+	"github.com/xmppcheck/xmppcheck/spec"
 )
 
 // counter counts complete <message elements in a byte stream without
@@ -245,3 +251,140 @@ const hdr0 = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:st
 
 var _ = tls.VersionTLS12
 var _ = context.Background
+
+// parallel runs n operations with 8 concurrent workers and returns the
+// elapsed time.
+func parallel(n int, op func(i int) error) (time.Duration, error) {
+	start := time.Now()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	next := 0
+	var first error
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				i := next
+				next++
+				mu.Unlock()
+				if i >= n {
+					return
+				}
+				if err := op(i); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return time.Since(start), first
+}
+
+// BenchmarkLoginVsBound compares complete c2s logins (TCP, stream headers,
+// STARTTLS, TLS 1.3 handshake, SCRAM-SHA-1, resource binding; clients'
+// salted passwords cached, as clients do) with their bound: the same TLS
+// handshake over loopback TCP plus the same SCRAM computations (client and
+// server, in memory) and nothing else. Both run in this process, in
+// alternating rounds of b.N/10 operations, 8 at a time; the reported
+// ratio is the median of the rounds' full/bound rates.
+func BenchmarkLoginVsBound(b *testing.B) {
+	srv := startServer(b, WithLimits(Limits{MaxConnsPerAddr: -1}))
+	const users = 50
+	keys := make([]*scram.Client, users)
+	creds := make([]store.Credentials, users)
+	for u := range keys {
+		srv.user(b, fmt.Sprintf("u%d", u), "pw")
+		keys[u], _ = scram.SHA1.NewClient(fmt.Sprintf("u%d", u), "pw", "")
+		c, _ := scramauth.Derive("pw", 4096, spec.HashSHA1)
+		creds[u] = c[spec.HashSHA1]
+	}
+	addr := srv.Addrs().C2S
+	lo := netip.MustParseAddr("127.0.0.1")
+	full := func(i int) error {
+		c, err := benchLogin(addr, lo, keys[i%users], fmt.Sprintf("r%d", i))
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	scfg := srv.c2s.TLSConfig()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				tc := tls.Server(c, scfg)
+				tc.Handshake()
+				tc.Close()
+			}()
+		}
+	}()
+	bound := func(i int) error {
+		c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{InsecureSkipVerify: true, ServerName: "localhost"})
+		if err != nil {
+			return err
+		}
+		c.Close()
+		u := i % users
+		conv, err := scramauth.Start("SCRAM-SHA-1", func(string, string) (store.Credentials, bool) { return creds[u], true }, scram.ChannelBinding{}, []byte("k"), 4096)
+		if err != nil {
+			return err
+		}
+		cc := keys[u].NewConversation()
+		msg, _ := cc.Step("")
+		for {
+			out, done, err := conv.Step([]byte(msg))
+			if err != nil {
+				return err
+			}
+			next, err := cc.Step(string(out))
+			if err != nil {
+				return err
+			}
+			if done {
+				return nil
+			}
+			msg = next
+		}
+	}
+	// Warm up both paths (accounts' credentials, TLS session state).
+	parallel(50, full)
+	parallel(50, bound)
+	rounds := 10
+	per := max(b.N/rounds, 20)
+	var fullT, boundT time.Duration
+	var ratios []float64
+	b.ResetTimer()
+	for r := 0; r < rounds; r++ {
+		tf, err := parallel(per, full)
+		if err != nil {
+			b.Fatal(err)
+		}
+		tb, err := parallel(per, bound)
+		if err != nil {
+			b.Fatal(err)
+		}
+		fullT += tf
+		boundT += tb
+		ratios = append(ratios, tb.Seconds()/tf.Seconds())
+	}
+	b.StopTimer()
+	slices.Sort(ratios)
+	n := float64(per * rounds)
+	b.ReportMetric(n/fullT.Seconds(), "logins/s")
+	b.ReportMetric(n/boundT.Seconds(), "bound/s")
+	b.ReportMetric(ratios[len(ratios)/2], "ratio")
+}

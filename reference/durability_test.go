@@ -29,6 +29,10 @@ func TestMain(m *testing.M) {
 		serveForever(dir, os.Getenv("XMPPREF_SERVE_KEY"))
 		return
 	}
+	if os.Getenv("XMPPREF_BENCH_CLIENT") != "" {
+		benchClientMain()
+		return
+	}
 	os.Exit(m.Run())
 }
 
@@ -86,6 +90,14 @@ func serveForever(dir, key string) {
 		wg.Wait()
 	}
 	fmt.Printf("LISTENING %s\n", srv.Addrs().C2S)
+	// Commands on standard input (benchmarks): "mem" prints the process's
+	// memory after a garbage collection.
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		if sc.Text() == "mem" {
+			fmt.Println(memLine(srv))
+		}
+	}
 	select {}
 }
 
