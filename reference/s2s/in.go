@@ -271,7 +271,7 @@ func (ic *inConn) dialbackResult(ctx context.Context, el *element, id string) {
 	ic.wg.Add(1)
 	go func() {
 		defer ic.wg.Done()
-		valid, err := ic.s.verify(ctx, strings.ToLower(from), id, key)
+		valid, err := ic.s.verify(ctx, to, strings.ToLower(from), id, key)
 		switch {
 		case err != nil:
 			ic.log.Info("s2s: dialback verification failed", "remote", from, "err", redact(err))
@@ -295,7 +295,7 @@ func (ic *inConn) dialbackVerify(el *element) {
 	from, to, id, key := el.attr("from"), el.attr("to"), el.attr("id"), strings.TrimSpace(el.Text)
 	typ := "invalid"
 	if ic.s.isLocal(to) && from != "" && id != "" {
-		if want := ic.s.dialbackKey(strings.ToLower(from), to, id); constantTimeEqual(want, key) {
+		if want := ic.s.dialbackKey(strings.ToLower(from), strings.ToLower(to), id); constantTimeEqual(want, key) {
 			typ = "valid"
 		}
 	}

@@ -225,8 +225,12 @@ func New(domain string, opts ...Option) (*Server, error) {
 // Domain is the local domain.
 func (s *Server) Domain() string { return s.domain }
 
+// isLocal reports whether domain is served here: the domain, a domain
+// added with WithLocalDomains, or a subdomain of the domain (the server's
+// components, such as upload.DOMAIN).
 func (s *Server) isLocal(domain string) bool {
-	if strings.EqualFold(domain, s.domain) {
+	domain = strings.ToLower(domain)
+	if domain == s.domain || strings.HasSuffix(domain, "."+s.domain) {
 		return true
 	}
 	for _, d := range s.cfg.local {
@@ -295,8 +299,9 @@ func (s *Server) Send(ctx context.Context, st Stanza) error {
 	if domain == "" || s.isLocal(domain) {
 		return fmt.Errorf("s2s: send: %q is not a remote domain", domain)
 	}
+	local := strings.ToLower(st.From.Domainpart())
 	for {
-		o, err := s.outFor(domain)
+		o, err := s.outFor(local, domain)
 		if err != nil {
 			return err
 		}
@@ -311,16 +316,20 @@ func (s *Server) Send(ctx context.Context, st Stanza) error {
 	}
 }
 
-func (s *Server) outFor(domain string) (*outConn, error) {
+// outFor returns the stream from local (one of our domains) to domain,
+// starting one if needed: each pair has its own stream, authenticated for
+// that local domain (RFC 6120 §4.7.1, XEP-0220 §2.1).
+func (s *Server) outFor(local, domain string) (*outConn, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return nil, ErrClosed
 	}
-	o := s.out[domain]
+	key := local + " " + domain
+	o := s.out[key]
 	if o == nil || o.isDead() {
-		o = newOutConn(s, domain)
-		s.out[domain] = o
+		o = newOutConn(s, local, domain)
+		s.out[key] = o
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
@@ -332,8 +341,8 @@ func (s *Server) outFor(domain string) (*outConn, error) {
 
 func (s *Server) dropOut(o *outConn) {
 	s.mu.Lock()
-	if s.out[o.domain] == o {
-		delete(s.out, o.domain)
+	if key := o.local + " " + o.domain; s.out[key] == o {
+		delete(s.out, key)
 	}
 	s.mu.Unlock()
 }
@@ -348,9 +357,10 @@ func (s *Server) bounce(sts []Stanza, cond stanza.Condition, text string) {
 }
 
 // verify asks domain's authoritative server whether key is the dialback key
-// it made for the stream id (XEP-0220 §2.3), over our outbound connection.
-func (s *Server) verify(ctx context.Context, domain, id, key string) (bool, error) {
-	o, err := s.outFor(domain)
+// it made, for our domain local, on the stream id (XEP-0220 §2.3), over our
+// outbound stream from local.
+func (s *Server) verify(ctx context.Context, local, domain, id, key string) (bool, error) {
+	o, err := s.outFor(strings.ToLower(local), domain)
 	if err != nil {
 		return false, err
 	}
