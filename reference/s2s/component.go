@@ -2,6 +2,7 @@ package s2s
 
 import (
 	"context"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"net"
@@ -72,7 +73,17 @@ func (c *Component) Start(ctx context.Context) error {
 // Route implements host.Remote: el (jabber:client) goes to domain's server.
 func (c *Component) Route(ctx context.Context, domain string, el *wire.Element) error {
 	// Written without its namespace: the stanza takes the stream's.
-	st, err := ParseStanza(el.Append(nil, wire.NSClient))
+	var st Stanza
+	var err error
+	if el.Name.Space == wire.NSClient {
+		st, err = stanzaFrom(el.Append(nil, wire.NSClient), xml.StartElement{
+			Name: xml.Name{Local: el.Name.Local},
+			Attr: []xml.Attr{{Name: xml.Name{Local: "from"}, Value: el.Get("from")}, {Name: xml.Name{Local: "to"}, Value: el.Get("to")},
+				{Name: xml.Name{Local: "type"}, Value: el.Get("type")}, {Name: xml.Name{Local: "id"}, Value: el.Get("id")}},
+		})
+	} else {
+		st, err = ParseStanza(el.Append(nil, wire.NSClient))
+	}
 	if err != nil {
 		return host.ErrBadRequest
 	}
