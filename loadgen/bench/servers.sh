@@ -17,17 +17,20 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 work="${WORK:-$(mktemp -d /tmp/xmppcheck-servers.XXXXXX)}"
+chmod 755 "$work" # the servers' own users (prosody, ejabberd) read their configs in it
 export ERL_EPMD_ADDRESS=127.0.0.1
 USERS="${USERS:-200}"
 STEP="${STEP:-10}"
 CHAT_RATES="${CHAT_RATES:-1000 2000 4000 6000 8000 12000 16000}"
-LOGIN_RATES="${LOGIN_RATES:-25 50 100 200 400}"
+LOGIN_RATES="${LOGIN_RATES:-10 25 50 100 200 400}"
 HOLD="${HOLD:-2000}"
 PORT="${PORT:-15322}"
 servers=("$@")
 [ ${#servers[@]} -gt 0 ] || servers=(reference prosody ejabberd)
 pid=""
+started=()
 stop_server() {
+	for p in "${started[@]}"; do kill "$p" 2>/dev/null || true; done
 	if [ -n "$pid" ]; then
 		kill "$pid" 2>/dev/null || true
 		wait "$pid" 2>/dev/null || true
@@ -87,8 +90,9 @@ start_ejabberd() {
 	cat "$work/key.pem" "$work/cert.pem" >"$d/ejabberd.pem"
 	sed "s|@DIR@|$d|g; s|@PORT@|$PORT|" "$here/ejabberd.yml" >"$d/ejabberd.yml"
 	cp /etc/ejabberd/ejabberdctl.cfg /etc/ejabberd/inetrc "$d/" 2>/dev/null || true
-	chown -R ejabberd "$d" 2>/dev/null || chmod -R a+rwX "$d"
-	ejabberdctl --config-dir "$d" --config "$d/ejabberd.yml" --spool "$d/db" --logs "$d/log" --node "xcbench@localhost" \
+	chown -R ejabberd "$d" 2>/dev/null || true
+	chmod -R a+rwX "$d"
+	EJABBERD_CONFIG_PATH="$d/ejabberd.yml" ejabberdctl --config-dir "$d" --spool "$d/db" --logs "$d/log" --node "xcbench@localhost" \
 		foreground >"$d/stdout.log" 2>&1 &
 	wait_port
 	pid="$(pgrep -f 'xcbench@localhost' | head -1)"
@@ -99,17 +103,21 @@ start_ejabberd() {
 
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 
-# step SCENARIO METRIC RATES...: prints the highest rate whose p99 <= 50ms
-# with nothing lost and no error, and the p99 at each step.
-step() {
-	local scenario="$1" metric="$2" best=0 r
-	shift 2
-	for r in "$@"; do
-		local users="$USERS"
-		"$X" load "$scenario" --server "127.0.0.1:$PORT" --users "$users" --rate "$r" --duration "${STEP}s" \
-			--progress never --json "$work/$name-$scenario-$r.json" >"$work/$name-$scenario-$r.txt" 2>&1 || true
-		local verdict
-		verdict="$(python3 - "$work/$name-$scenario-$r.json" "$metric" <<'PY'
+# step_one SCENARIO METRIC RATE: one step against $PORT; succeeds when p99
+# <= 50 ms with nothing lost and no error.
+step_one() {
+	local scenario="$1" metric="$2" r="$3"
+	"$X" load "$scenario" --server "127.0.0.1:$PORT" --users "$USERS" --rate "$r" --duration "${STEP}s" \
+		--progress never --json "$work/$name-$scenario-$r.json" >"$work/$name-$scenario-$r.txt" 2>&1 || true
+	local verdict
+	verdict="$(verdict "$work/$name-$scenario-$r.json" "$metric")"
+	log "$name $scenario $r/s: $verdict (load average $(cut -d' ' -f1 /proc/loadavg))"
+	echo "$name $scenario $r $verdict load=$(cut -d' ' -f1 /proc/loadavg)" >>"$work/steps.txt"
+	case "$verdict" in ok*) return 0 ;; *) return 1 ;; esac
+}
+
+verdict() {
+	python3 - "$1" "$2" <<'PY'
 import json, sys
 try:
     r = json.load(open(sys.argv[1]))
@@ -121,44 +129,67 @@ exp = c.get("expected", 0)
 lost = max(0, exp - c.get("completed", 0))
 errs = c.get("errors", 0)
 p99 = m["p99_us"] / 1000 if m else float("inf")
+p50 = m["p50_us"] / 1000 if m else float("inf")
 ok = m is not None and p99 <= 50 and lost == 0 and errs == 0 and c.get("completed", 0) > 0
-print(("ok" if ok else "fail"), f"p99={p99:.1f}ms lost={lost} errors={errs}")
+print(("ok" if ok else "fail"), f"p50={p50:.1f}ms p99={p99:.1f}ms lost={lost} errors={errs}")
 PY
-)"
-		log "$name $scenario $r/s: $verdict"
-		echo "$name $scenario $r $verdict" >>"$work/steps.txt"
-		case "$verdict" in ok*) best="$r" ;; *) break ;; esac
-	done
-	echo "$best"
 }
 
-printf '| server | chat: highest rate with p99 ≤ 50 ms | login: highest rate with p99 ≤ 50 ms | memory per session (RSS) |\n|---|---|---|---|\n' >"$work/table.md"
+# All servers run at once on their own ports; each rate step is run on
+# every server back to back, so that the machine's background load hits
+# them alike (side by side, interleaved).
+declare -A port pidof prov best_chat best_login failed_chat failed_login
+i=0
 for name in "${servers[@]}"; do
-	log "starting $name"
+	PORT=$((15322 + i))
+	i=$((i + 1))
+	log "starting $name on $PORT"
 	"start_$name"
-	# Accounts: USERS for chat, and HOLD (a superset) for the other runs.
-	"$X" load login --server "127.0.0.1:$PORT" --users "$HOLD" "${provision[@]}" --rate 1 --duration 1s --progress never >/dev/null 2>&1 ||
-		"$X" load login --server "127.0.0.1:$PORT" --users "$HOLD" "${provision[@]}" --rate 1 --duration 1s --progress never
-	chat="$(step chat message $CHAT_RATES)"
-	login="$(step login login $LOGIN_RATES)"
-	base="$(rss_kb "$pid")"
+	port[$name]="$PORT"
+	pidof[$name]="$pid"
+	prov[$name]="${provision[*]}"
+	started+=("$pid")
+	# Accounts: HOLD of them (the chat and login runs use the first USERS).
+	"$X" load login --server "127.0.0.1:$PORT" --users "$HOLD" "${provision[@]}" --rate 1 --duration 1s --progress never >/dev/null
+	best_chat[$name]=0 best_login[$name]=0 failed_chat[$name]="" failed_login[$name]=""
+done
+pid=""
+
+for r in $CHAT_RATES; do
+	for name in "${servers[@]}"; do
+		[ -z "${failed_chat[$name]}" ] || continue
+		PORT="${port[$name]}"
+		if v="$(step_one chat message "$r")"; then best_chat[$name]="$r"; else failed_chat[$name]=1; fi
+	done
+done
+for r in $LOGIN_RATES; do
+	for name in "${servers[@]}"; do
+		[ -z "${failed_login[$name]}" ] || continue
+		PORT="${port[$name]}"
+		if v="$(step_one login login "$r")"; then best_login[$name]="$r"; else failed_login[$name]=1; fi
+	done
+done
+
+printf '| server | chat: highest rate with p99 ≤ 50 ms | login: highest rate with p99 ≤ 50 ms | server memory per session (RSS) |\n|---|---|---|---|\n' >"$work/table.md"
+for name in "${servers[@]}"; do
+	PORT="${port[$name]}"
+	p="${pidof[$name]}"
+	base="$(rss_kb "$p")"
 	"$X" load chat --server "127.0.0.1:$PORT" --users "$HOLD" --rate 1 --duration 20s --max-inflight 100 --progress never \
 		>"$work/$name-hold.txt" 2>&1 &
 	lp=$!
 	peak="$base"
 	while kill -0 "$lp" 2>/dev/null; do
-		v="$(rss_kb "$pid" || echo 0)"
+		v="$(rss_kb "$p" || echo 0)"
 		[ "${v:-0}" -gt "$peak" ] && peak="$v"
 		sleep 0.5
 	done
 	wait "$lp" || true
 	per="$(python3 -c "print(f'{($peak-$base)/$HOLD:.1f} KiB')")"
-	log "$name: chat $chat/s, login $login/s, $per per session (RSS $base -> $peak KiB)"
-	printf '| %s | %s msg/s | %s logins/s | %s |\n' "$name" "$chat" "$login" "$per" >>"$work/table.md"
-	stop_server
-	[ "$name" = ejabberd ] && rm -rf "$work/ejabberd"
+	log "$name: chat ${best_chat[$name]}/s, login ${best_login[$name]}/s, $per per session (RSS $base -> $peak KiB)"
+	printf '| %s | %s msg/s | %s logins/s | %s |\n' "$name" "${best_chat[$name]}" "${best_login[$name]}" "$per" >>"$work/table.md"
 done
 cat "$work/table.md"
 echo
-echo "steps (rate, verdict):"
+echo "steps (server scenario rate verdict):"
 cat "$work/steps.txt"
