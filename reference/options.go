@@ -50,6 +50,9 @@ type config struct {
 	hashes                   []string
 	noPlus                   bool
 	noRegistration           bool
+	s2sHosts                 map[string]string // domain → host:port
+	s2sStaticOnly            bool
+	uploadURL                string
 }
 
 // Option configures a Server.
@@ -76,6 +79,27 @@ func WithC2STLSAddr(a string) Option { return func(c *config) { c.c2sTLS = &a } 
 
 // WithS2SAddr sets the s2s listener (default off).
 func WithS2SAddr(a string) Option { return func(c *config) { c.s2s = a } }
+
+// WithS2SHost routes s2s traffic for domain to addr ("127.0.0.1:5269")
+// instead of looking the domain up in DNS (the --s2s-host flag).
+func WithS2SHost(domain, addr string) Option {
+	return func(c *config) {
+		if c.s2sHosts == nil {
+			c.s2sHosts = map[string]string{}
+		}
+		c.s2sHosts[domain] = addr
+	}
+}
+
+// WithS2SStaticHostsOnly makes domains without a WithS2SHost entry
+// unreachable instead of looked up in DNS: an embedded or test server then
+// sends nothing anywhere it was not told to.
+func WithS2SStaticHostsOnly() Option { return func(c *config) { c.s2sStaticOnly = true } }
+
+// WithUploadURL sets the base of HTTP File Upload slot URLs
+// ("https://upload.example.org:5443") when the listener's address is not
+// what clients should use.
+func WithUploadURL(u string) Option { return func(c *config) { c.uploadURL = u } }
 
 // WithHTTPAddr sets the HTTP File Upload listener (default off).
 func WithHTTPAddr(a string) Option { return func(c *config) { c.http = a } }

@@ -206,6 +206,8 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		return err
 	}
 	s.compactor = newCompactor(s.store, s.log)
+	// Deletes are real: freed pages are rewritten away soon after.
+	s.store.OnDelete(s.compactor.soon)
 	var bf *ratelimit.Window
 	if s.set.bfMax > 0 {
 		bf = ratelimit.NewWindow(s.clock, s.set.bfMax, s.set.bfWindow)
@@ -251,7 +253,6 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		}
 	})
 	h := &hostImpl{s: s}
-	s.router.OnAccountRemoved(func(context.Context, string) error { s.compactor.soon(); return nil })
 	for _, c := range []struct {
 		addr, name string
 		mk         host.NewComponent
@@ -293,8 +294,11 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		s.ctl = ctl
 		s.addrs.Control = ctl.Path()
 	}
-	s.log.Info("reference server started", "domain", s.cfg.domain, "c2s", s.addrs.C2S, "c2s_tls", s.addrs.C2STLS,
-		"s2s", s.addrs.S2S, "http", s.addrs.HTTP, "metrics", s.addrs.Metrics, "test_clock", s.testClock != nil,
+	// Ports only: a listener's host could equal a client's address (both
+	// 127.0.0.1 on loopback) and no log line may look like a client address.
+	s.log.Info("reference server started", "domain", s.cfg.domain, "c2s_port", portOf(s.addrs.C2S),
+		"c2s_tls_port", portOf(s.addrs.C2STLS), "s2s_port", portOf(s.addrs.S2S), "http_port", portOf(s.addrs.HTTP),
+		"metrics_port", portOf(s.addrs.Metrics), "test_clock", s.testClock != nil,
 		"tls_min", spec.TLSVersionName(s.set.c2sTLSMin))
 	return nil
 }
@@ -564,4 +568,15 @@ func (s *Server) DumpCredentials(w io.Writer) error {
 		}
 		return nil
 	})
+}
+
+func portOf(addr string) string {
+	if addr == "" {
+		return ""
+	}
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return ""
+	}
+	return p
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/xmppcheck/xmppcheck/reference"
+	"github.com/xmppcheck/xmppcheck/reference/s2s"
 )
 
 const (
@@ -24,6 +25,9 @@ func newServeCmd() *cobra.Command {
 		c2sAddr, c2sTLSAddr, s2sAddr, httpAddr, metrics  string
 		testClock                                        bool
 		logFormat, logLevel                              string
+		s2sHosts                                         []string
+		s2sStaticOnly                                    bool
+		uploadURL                                        string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -57,7 +61,11 @@ The server raises its open-file limit to the hard limit, for many sessions.`,
       --domain example.org --c2s 0.0.0.0:5222 --c2s-tls 0.0.0.0:5223 --metrics 127.0.0.1:9090
 
   # for tests: a test clock and random ports
-  xmppcheck serve --test-clock --c2s 127.0.0.1:0 --c2s-tls 127.0.0.1:0`,
+  xmppcheck serve --test-clock --c2s 127.0.0.1:0 --c2s-tls 127.0.0.1:0
+
+  # federation and file upload, with a peer pinned to a local address
+  xmppcheck serve --domain a.example --s2s 127.0.0.1:5269 --http 127.0.0.1:5443 \
+      --s2s-host b.example=127.0.0.1:5270 --s2s-static-only`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			flags := cmd.Flags()
@@ -114,6 +122,19 @@ The server raises its open-file limit to the hard limit, for many sessions.`,
 			if flags.Changed("http") {
 				opts = append(opts, reference.WithHTTPAddr(httpAddr))
 			}
+			for _, hm := range s2sHosts {
+				d, a, err := s2s.ParseHost(hm)
+				if err != nil {
+					return usageErr("--s2s-host: %v", err)
+				}
+				opts = append(opts, reference.WithS2SHost(d, a))
+			}
+			if s2sStaticOnly {
+				opts = append(opts, reference.WithS2SStaticHostsOnly())
+			}
+			if uploadURL != "" {
+				opts = append(opts, reference.WithUploadURL(uploadURL))
+			}
 			if flags.Changed("metrics") {
 				opts = append(opts, reference.WithMetricsAddr(metrics))
 			}
@@ -167,7 +188,10 @@ The server raises its open-file limit to the hard limit, for many sessions.`,
 	f.StringVar(&c2sAddr, "c2s", "127.0.0.1:5222", `client listener with STARTTLS ("" disables it)`)
 	f.StringVar(&c2sTLSAddr, "c2s-tls", "127.0.0.1:5223", `client listener with direct TLS, XEP-0368 ("" disables it)`)
 	f.StringVar(&s2sAddr, "s2s", "", "server-to-server listener (off by default)")
-	f.StringVar(&httpAddr, "http", "", "HTTP File Upload listener (off by default)")
+	f.StringArrayVar(&s2sHosts, "s2s-host", nil, "route s2s for a domain to an address instead of DNS, DOMAIN=HOST:PORT (repeatable)")
+	f.BoolVar(&s2sStaticOnly, "s2s-static-only", false, "reach only the domains given with --s2s-host (no DNS lookups)")
+	f.StringVar(&httpAddr, "http", "", "HTTP File Upload listener, HTTPS (off by default)")
+	f.StringVar(&uploadURL, "upload-url", "", "base of upload slot URLs (default: the --http address, or https://upload.DOMAIN:PORT when it listens on all interfaces)")
 	f.StringVar(&metrics, "metrics", "", "Prometheus /metrics listener, loopback only (off by default)")
 	f.StringVar(&configFile, "config", "", "optional YAML configuration file; flags override it")
 	f.BoolVar(&testClock, "test-clock", false, "run on a test clock moved by 'xmppcheck admin clock advance' (tests only)")

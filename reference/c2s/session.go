@@ -51,6 +51,7 @@ type session struct {
 	user       string
 	res        *im.Resource
 	deadline   time.Time // negotiation deadline (until bound)
+	idleSet    time.Time // when the idle read deadline was last moved
 	headerSent bool
 	attempts   int
 
@@ -80,8 +81,10 @@ func (d deadlineReader) Read(p []byte) (int, error) {
 	s := d.s
 	if s.res == nil {
 		s.conn.SetReadDeadline(s.deadline)
-	} else {
-		s.conn.SetReadDeadline(time.Now().Add(s.l.cfg.Limits.IdleTimeout))
+	} else if now := time.Now(); now.Sub(s.idleSet) > time.Second {
+		// The idle timeout is minutes: moving it once a second is enough.
+		s.idleSet = now
+		s.conn.SetReadDeadline(now.Add(s.l.cfg.Limits.IdleTimeout))
 	}
 	return s.conn.Read(p)
 }
@@ -111,7 +114,7 @@ func (s *session) run(ctx context.Context, directTLS bool) {
 	}
 	if err := s.negotiate(ctx); err != nil {
 		if !errors.Is(err, errNegotiation) {
-			log.Debug("negotiation ended", "conn", s.id, "err", err)
+			log.Debug("negotiation ended", "conn", s.id, "err", safeErr(err))
 		}
 		s.raw.Close()
 		return
@@ -125,7 +128,7 @@ func (s *session) handshake(ctx context.Context) error {
 	s.raw.SetDeadline(s.deadline)
 	tc := tls.Server(s.raw, s.l.cfg.TLS)
 	if err := tc.HandshakeContext(ctx); err != nil {
-		s.l.cfg.Logger.Debug("TLS handshake failed", "conn", s.id, "err", err)
+		s.l.cfg.Logger.Debug("TLS handshake failed", "conn", s.id, "err", safeErr(err))
 		return err
 	}
 	s.raw.SetWriteDeadline(time.Time{})
@@ -667,3 +670,16 @@ func (s *session) finish() {
 }
 
 var _ io.Reader = deadlineReader{}
+
+// safeErr describes err for the log without the network addresses a
+// *net.OpError carries (privacy.no-client-ip).
+func safeErr(err error) string {
+	var op *net.OpError
+	for errors.As(err, &op) {
+		if op.Err == nil {
+			return op.Op
+		}
+		err = op.Err
+	}
+	return err.Error()
+}

@@ -61,6 +61,9 @@ type StanzaError struct {
 	Type      string
 	Condition string
 	Text      string
+	// Extra holds application-specific condition elements (RFC 6120
+	// §8.3.4), such as XEP-0363's <file-too-large/>.
+	Extra []*wire.Element
 }
 
 func (e *StanzaError) Error() string {
@@ -79,6 +82,7 @@ func (e *StanzaError) Element() *wire.Element {
 		t.Attr = append(t.Attr, wire.Attr{Name: wire.Name{Space: wire.NSXML, Local: "lang"}, Value: "en"})
 		el.Add(t)
 	}
+	el.Add(e.Extra...)
 	return el
 }
 

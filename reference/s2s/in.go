@@ -26,9 +26,36 @@ type inConn struct {
 	wmu sync.Mutex
 	w   io.Writer
 
-	mu     sync.Mutex
-	authed map[string]bool
-	wg     sync.WaitGroup
+	mu          sync.Mutex
+	authed      map[string]bool
+	wg          sync.WaitGroup
+	verifySlots slots
+}
+
+// maxPendingVerifies bounds the dialback verifications one inbound stream
+// may have outstanding.
+const maxPendingVerifies = 8
+
+// slots is a counting semaphore that refuses instead of waiting.
+type slots struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (s *slots) TryAcquire() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.n >= maxPendingVerifies {
+		return false
+	}
+	s.n++
+	return true
+}
+
+func (s *slots) Release() {
+	s.mu.Lock()
+	s.n--
+	s.mu.Unlock()
 }
 
 func newInConn(s *Server, c net.Conn) *inConn {
@@ -42,6 +69,12 @@ func (ic *inConn) write(s string) error {
 	ic.conn.SetWriteDeadline(time.Now().Add(ic.s.cfg.ioTimeout))
 	_, err := io.WriteString(ic.w, s)
 	return err
+}
+
+func (ic *inConn) authCount() int {
+	ic.mu.Lock()
+	defer ic.mu.Unlock()
+	return len(ic.authed)
 }
 
 func (ic *inConn) isAuthed(domain string) bool {
@@ -164,8 +197,14 @@ func (ic *inConn) serve(ctx context.Context) {
 func (ic *inConn) elements(ctx context.Context, sr *streamReader, cs tls.ConnectionState, id, from string) (bool, error) {
 	for {
 		// Peers keep idle streams open; one silent for twice the idle
-		// timeout is gone.
-		ic.conn.SetReadDeadline(time.Now().Add(2 * ic.s.cfg.idleTimeout))
+		// timeout is gone. Until a domain is authenticated (or for a stream
+		// used only to ask for verifications) silence is allowed for the
+		// I/O timeout only.
+		if ic.authCount() == 0 {
+			ic.conn.SetReadDeadline(time.Now().Add(ic.s.cfg.ioTimeout))
+		} else {
+			ic.conn.SetReadDeadline(time.Now().Add(2 * ic.s.cfg.idleTimeout))
+		}
 		el, err := sr.next()
 		if err != nil {
 			switch {
@@ -268,10 +307,16 @@ func (ic *inConn) dialbackResult(ctx context.Context, el *element, id string) {
 		answer("valid", "")
 		return
 	}
+	if !ic.verifySlots.TryAcquire() {
+		// XEP-0220 §2.4: too many outstanding requests.
+		answer("error", "<error type='wait'><resource-constraint xmlns='"+NSStanzas+"'/></error>")
+		return
+	}
 	ic.wg.Add(1)
 	go func() {
 		defer ic.wg.Done()
-		valid, err := ic.s.verify(ctx, strings.ToLower(from), id, key)
+		defer ic.verifySlots.Release()
+		valid, err := ic.s.verify(ctx, to, strings.ToLower(from), id, key)
 		switch {
 		case err != nil:
 			ic.log.Info("s2s: dialback verification failed", "remote", from, "err", redact(err))
@@ -295,7 +340,7 @@ func (ic *inConn) dialbackVerify(el *element) {
 	from, to, id, key := el.attr("from"), el.attr("to"), el.attr("id"), strings.TrimSpace(el.Text)
 	typ := "invalid"
 	if ic.s.isLocal(to) && from != "" && id != "" {
-		if want := ic.s.dialbackKey(strings.ToLower(from), to, id); constantTimeEqual(want, key) {
+		if want := ic.s.dialbackKey(strings.ToLower(from), strings.ToLower(to), id); constantTimeEqual(want, key) {
 			typ = "valid"
 		}
 	}

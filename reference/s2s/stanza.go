@@ -45,10 +45,16 @@ func stanzaFrom(r []byte, st xml.StartElement) (Stanza, error) {
 		}
 		switch a.Name.Local {
 		case "from":
+			if a.Value == "" {
+				continue
+			}
 			if s.From, err = jid.Parse(a.Value); err != nil {
 				return Stanza{}, fmt.Errorf("s2s: stanza from %q: %w", a.Value, err)
 			}
 		case "to":
+			if a.Value == "" {
+				continue
+			}
 			if s.To, err = jid.Parse(a.Value); err != nil {
 				return Stanza{}, fmt.Errorf("s2s: stanza to %q: %w", a.Value, err)
 			}

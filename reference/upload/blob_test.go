@@ -28,7 +28,7 @@ func TestBlobRoundTrip(t *testing.T) {
 	const chunk = 16
 	key := make([]byte, fileKeyLen)
 	rand.Read(key)
-	for _, size := range []int{0, 1, chunk - 1, chunk, chunk + 1, 2 * chunk, 3*chunk + 5} {
+	for _, size := range []int{0, 1, chunk - 1, chunk, chunk + 1, 2 * chunk, 3*chunk + 5, 5 * chunk, 10*chunk + 7} {
 		p := make([]byte, size)
 		rand.Read(p)
 		blob := sealBytes(t, key, p, chunk)
@@ -44,7 +44,10 @@ func TestBlobRoundTrip(t *testing.T) {
 			t.Fatalf("size %d: round trip: err %v, equal %v", size, err, bytes.Equal(got, p))
 		}
 		// WriteTo from any offset writes the rest.
-		for _, off := range []int{0, size / 2, size} {
+		for _, off := range []int{0, 3, size / 2, size - 1, size} {
+			if off < 0 || off > size {
+				continue
+			}
 			rd.Seek(int64(off), io.SeekStart)
 			var buf bytes.Buffer
 			if n, err := rd.WriteTo(&buf); err != nil || n != int64(size-off) || !bytes.Equal(buf.Bytes(), p[off:]) {
@@ -70,7 +73,8 @@ func TestBlobTamper(t *testing.T) {
 	const chunk = 16
 	key := make([]byte, fileKeyLen)
 	rand.Read(key)
-	p := make([]byte, 3*chunk+5)
+	// Nine chunks: long enough for WriteTo's decrypt-ahead path.
+	p := make([]byte, 8*chunk+5)
 	rand.Read(p)
 	blob := sealBytes(t, key, p, chunk)
 	otherKey := make([]byte, fileKeyLen)
@@ -85,7 +89,8 @@ func TestBlobTamper(t *testing.T) {
 	}{
 		{"flipped ciphertext byte", flip(blobHeaderLen + 3), key},
 		{"flipped size in header", flip(15), key},
-		{"dropped last chunk", blob[:blobHeaderLen+3*(chunk+overhead)], key},
+		{"dropped last chunk", blob[:len(blob)-(5+overhead)], key},
+		{"flipped byte in the eighth chunk", flip(blobHeaderLen + 7*(chunk+overhead) + 2), key},
 		{"swapped chunks", swapChunks(blob, chunk+overhead), key},
 		{"wrong key", blob, otherKey},
 	}

@@ -71,6 +71,7 @@ func TestNextElements(t *testing.T) {
 		{name: "cdata", in: `<message><body>a<![CDATA[<b>&]]]>c</body></message>`, want: `<message><body>a&lt;b&gt;&amp;]c</body></message>`},
 		{name: "crlf", in: "<message><body>a\r\nb\rc</body></message>", want: "<message><body>a\nb\nc</body></message>"},
 		{name: "attribute white space", in: "<message id='a\tb\nc'/>", want: "<message id='a b c'/>"},
+		{name: "replacement character", in: "<message><body>\uFFFD</body></message>", want: "<message><body>\uFFFD</body></message>"},
 		{name: "unicode names", in: `<message><été xmlns='urn:x'>ü</été></message>`, want: `<message><été xmlns='urn:x'>ü</été></message>`},
 		{name: "mismatched end", in: `<message></presence>`, cond: NotWellFormed},
 		{name: "unclosed attribute", in: `<message to='a></message>`, cond: NotWellFormed},

@@ -1,0 +1,77 @@
+package interop_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/xmppcheck/xmppcheck/internal/xmppclient"
+	"github.com/xmppcheck/xmppcheck/reference"
+)
+
+// BenchmarkReferenceS2S measures the message rate between two reference
+// servers on loopback, client to client: alice@a.example sends over c2s,
+// a.example relays over s2s (TLS, dialback), b.example delivers to
+// bob@b.example. In the same run it measures the same traffic delivered
+// locally (alice@a.example → carol@a.example) and reports the ratio: what
+// federation costs over local delivery.
+//
+//	go test -run '^$' -bench ReferenceS2S -benchtime 20000x ./reference/s2s/interop
+func BenchmarkReferenceS2S(b *testing.B) {
+	addrA, addrB := freeAddr(b), freeAddr(b)
+	a, _ := startReference(b, "a.example", addrA, reference.WithS2SHost("b.example", addrB))
+	bs, _ := startReference(b, "b.example", addrB, reference.WithS2SHost("a.example", addrA))
+	alice := connect(b, a, "alice")
+	bob := connect(b, bs, "bob")
+	carol := connect(b, a, "carol")
+	body := fmt.Sprintf("%0150d", 0)
+	run := func(to string, rcv *xmppclient.Client, n int) time.Duration {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		// At most `window` messages in flight: the clients' inboxes stay
+		// short, so the servers, not the test clients, set the pace.
+		const window = 200
+		credit := make(chan struct{}, window)
+		for range window {
+			credit <- struct{}{}
+		}
+		done := make(chan error, 1)
+		go func() {
+			for i := range n {
+				if _, err := rcv.RecvMatch(ctx, func(s xmppclient.Stanza) bool { return s.Kind() == "message" }); err != nil {
+					done <- fmt.Errorf("message %d: %w", i, err)
+					return
+				}
+				credit <- struct{}{}
+			}
+			done <- nil
+		}()
+		t0 := time.Now()
+		for range n {
+			select {
+			case <-credit:
+			case <-ctx.Done():
+				b.Fatal(ctx.Err())
+			}
+			if err := alice.Send(ctx, "<message to='"+to+"' type='chat'><body>"+body+"</body></message>"); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+		return time.Since(t0)
+	}
+	// Warm up: the s2s streams are set up before timing.
+	run("bob@b.example", bob, 10)
+	run("carol@a.example", carol, 10)
+	b.ResetTimer()
+	fed := run("bob@b.example", bob, b.N)
+	local := run("carol@a.example", carol, b.N)
+	b.StopTimer()
+	fedRate, localRate := float64(b.N)/fed.Seconds(), float64(b.N)/local.Seconds()
+	b.ReportMetric(fedRate, "s2s-msgs/s")
+	b.ReportMetric(localRate, "local-msgs/s")
+	b.ReportMetric(fedRate/localRate, "ratio")
+}
