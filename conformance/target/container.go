@@ -1,6 +1,7 @@
 package target
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -15,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
@@ -52,12 +54,37 @@ func WithBuildLog(w io.Writer) ContainerOption { return func(c *Container) { c.b
 
 // NewContainer returns a target for the server the file describes. Start
 // builds the image (when the file says how) and starts the container.
-func NewContainer(f *File, opts ...ContainerOption) *Container {
+// When the file names evidence.decrypted commands, the target is also a
+// PlainDataer (the server's decrypted export of an encrypted store).
+func NewContainer(f *File, opts ...ContainerOption) Target {
 	c := &Container{file: f, buildLog: io.Discard}
 	for _, o := range opts {
 		o(c)
 	}
+	if len(f.Evidence.Decrypted) > 0 {
+		return &decryptedContainer{c}
+	}
 	return c
+}
+
+// decryptedContainer is a Container whose target file names commands that
+// export the store decrypted.
+type decryptedContainer struct{ *Container }
+
+// PlainData runs the evidence.decrypted commands; each one's standard
+// output is one file of the corpus ("decrypted:" and the command).
+func (d *decryptedContainer) PlainData(ctx context.Context) (*evidence.Corpus, error) {
+	corpus := evidence.NewCorpus(0)
+	for _, cmd := range d.file.Evidence.Decrypted {
+		out, err := d.execOutput(ctx, cmd, "")
+		if err != nil {
+			return nil, err
+		}
+		if err := corpus.Add("decrypted:"+strings.Join(cmd, " "), out); err != nil {
+			return nil, err
+		}
+	}
+	return corpus, nil
 }
 
 // File returns the target file.
@@ -282,6 +309,83 @@ func (c *Container) exec(ctx context.Context, cmd []string) (string, error) {
 	return string(out), nil
 }
 
+// execOutput runs cmd in the container with input on its standard input
+// (testcontainers' Exec attaches none) and returns its standard output;
+// a non-zero exit is an error carrying the standard error.
+func (c *Container) execOutput(ctx context.Context, cmd []string, input string) ([]byte, error) {
+	ctr, err := c.container()
+	if err != nil {
+		return nil, err
+	}
+	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("target %s: docker client: %w", c.file.Name, err)
+	}
+	defer cli.Close()
+	fail := func(err error) ([]byte, error) {
+		return nil, fmt.Errorf("target %s: exec %q: %w", c.file.Name, cmd, err)
+	}
+	cr, err := cli.ExecCreate(ctx, ctr.GetContainerID(), client.ExecCreateOptions{
+		Cmd: cmd, AttachStdin: input != "", AttachStdout: true, AttachStderr: true})
+	if err != nil {
+		return fail(err)
+	}
+	att, err := cli.ExecAttach(ctx, cr.ID, client.ExecAttachOptions{})
+	if err != nil {
+		return fail(err)
+	}
+	defer att.Close()
+	stop := context.AfterFunc(ctx, att.Close) // unblocks the reads below
+	defer stop()
+	if input != "" {
+		if _, err := io.WriteString(att.Conn, input); err != nil {
+			return fail(err)
+		}
+		if err := att.CloseWrite(); err != nil {
+			return fail(err)
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	if _, err := stdcopy.StdCopy(&limitWriter{&stdout, evidence.DefaultLimit}, &limitWriter{&stderr, 1 << 20}, att.Reader); err != nil {
+		if ctx.Err() != nil {
+			return fail(ctx.Err())
+		}
+		return fail(err)
+	}
+	// The engine marks the exec stopped shortly after closing the stream.
+	for {
+		ins, err := cli.ExecInspect(ctx, cr.ID, client.ExecInspectOptions{})
+		if err != nil {
+			return fail(err)
+		}
+		if !ins.Running {
+			if ins.ExitCode != 0 {
+				return stdout.Bytes(), fmt.Errorf("target %s: exec %q: exit status %d: %s", c.file.Name, cmd, ins.ExitCode,
+					strings.TrimSpace(stderr.String()+" "+stdout.String()))
+			}
+			return stdout.Bytes(), nil
+		}
+		select {
+		case <-ctx.Done():
+			return fail(ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// limitWriter keeps the first n bytes written to it and drops the rest.
+type limitWriter struct {
+	b *bytes.Buffer
+	n int64
+}
+
+func (w *limitWriter) Write(p []byte) (int, error) {
+	if room := w.n - int64(w.b.Len()); room > 0 {
+		w.b.Write(p[:min(int64(len(p)), room)])
+	}
+	return len(p), nil
+}
+
 // SeenAddrs: behind published ports the server sees the container
 // network's gateway (the engine's proxy), or the client's own address
 // where the engine forwards without a proxy; both are searched.
@@ -327,7 +431,12 @@ func (c *Container) CreateAccount(ctx context.Context, a Account) error {
 		}
 		return nil
 	}
-	_, err := c.exec(ctx, expand(c.file.Accounts.Create, map[string]string{"user": a.User, "domain": c.file.Domain, "password": a.Password}))
+	vals := map[string]string{"user": a.User, "domain": c.file.Domain, "password": a.Password}
+	if in := c.file.Accounts.Stdin; in != "" {
+		_, err := c.execOutput(ctx, expand(c.file.Accounts.Create, vals), expand([]string{in}, vals)[0])
+		return err
+	}
+	_, err := c.exec(ctx, expand(c.file.Accounts.Create, vals))
 	return err
 }
 

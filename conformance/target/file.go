@@ -72,6 +72,11 @@ type Accounts struct {
 	// placeholders {user}, {domain}, {password}.
 	Create []string `yaml:"create"`
 	Delete []string `yaml:"delete"`
+	// Stdin, when set, is written (placeholders expanded) to the create
+	// command's standard input: for admin tools that read the password
+	// there and never from the command line ("{password}\n" for
+	// `xmppcheck admin user add`).
+	Stdin string `yaml:"stdin"`
 	// IBR: accounts are registered in-band (XEP-0077).
 	IBR bool `yaml:"ibr"`
 }
@@ -85,6 +90,12 @@ type Evidence struct {
 	StoreFormat evidence.StoreFormat `yaml:"store_format"`
 	// Dump runs before the data is copied (a database dump to a file).
 	Dump []string `yaml:"dump"`
+	// Decrypted are commands whose standard output is the server's own
+	// decrypted export of a store encrypted at rest (`xmppcheck admin
+	// dump`, `xmppcheck admin dump --scram`). Scans use it for their
+	// positive controls and searches and store_format parses it, while
+	// storage.encrypted-at-rest still judges only the raw data.
+	Decrypted [][]string `yaml:"decrypted"`
 }
 
 // Clock says how the server's time is moved.
@@ -161,6 +172,14 @@ func (f *File) validate() error {
 	}
 	if f.Evidence.StoreFormat != "" && !slices.Contains(evidence.StoreFormats(), f.Evidence.StoreFormat) {
 		bad("evidence.store_format %q is not one of %v", f.Evidence.StoreFormat, evidence.StoreFormats())
+	}
+	if f.Accounts.Stdin != "" && len(f.Accounts.Create) == 0 {
+		bad("accounts.stdin needs accounts.create")
+	}
+	for i, d := range f.Evidence.Decrypted {
+		if len(d) == 0 {
+			bad("evidence.decrypted[%d] is an empty command", i)
+		}
 	}
 	if f.Clock != nil && len(f.Clock.Advance) == 0 {
 		bad("clock.advance is required when clock is given")

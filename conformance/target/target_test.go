@@ -60,6 +60,13 @@ func TestLoadFile(t *testing.T) {
 		t.Errorf("expand: %q", got)
 	}
 	c := NewContainer(f)
+	if _, ok := c.(PlainDataer); ok {
+		t.Error("a container target without evidence.decrypted offers a decrypted view")
+	}
+	f.Evidence.Decrypted = [][]string{{"dump"}}
+	if _, ok := NewContainer(f).(PlainDataer); !ok {
+		t.Error("a container target with evidence.decrypted offers no decrypted view")
+	}
 	for _, cp := range spec.Capabilities() {
 		if ok, why := c.Has(cp); !ok {
 			t.Errorf("capability %s: %s", cp, why)
@@ -79,6 +86,8 @@ func TestLoadFile(t *testing.T) {
 		{"several problems", "name: x\nimage: a\nbuild: {context: .}\nports: {c2s: 0}\nwait: {port: http}\nevidence: {store_format: mysql}\nclock: {}\n",
 			[]string{"domain is required", "exactly one of image and build", "ports.c2s is required", "wait.port", "accounts needs", "mysql", "clock.advance"}},
 		{"bad duration", strings.Replace(validFile, "60s", "soon", 1), []string{"not a duration"}},
+		{"stdin without create", "name: x\nimage: a\ndomain: d\nports: {c2s: 1}\nwait: {port: c2s}\naccounts: {ibr: true, stdin: \"{password}\"}\nevidence: {decrypted: [[]]}\n",
+			[]string{"accounts.stdin needs accounts.create", "evidence.decrypted[0] is an empty command"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
