@@ -222,6 +222,27 @@ func TestServerUploadRemovedWithAccount(t *testing.T) {
 	}
 }
 
+func TestServerUploadLimits(t *testing.T) {
+	srv := startServer(t, reference.WithUploadLimits(1000, 1500))
+	ctx := context.Background()
+	alice := srv.login(t, "alice")
+	service := "upload." + srv.Domain()
+	info, err := alice.DiscoInfo(ctx, service, "")
+	if err != nil || !strings.Contains(info.Raw, "<value>1000</value>") {
+		t.Fatalf("disco#info does not advertise the configured limit: %v %s", err, info.Raw)
+	}
+	var se *xmppclient.StanzaError
+	if _, err := alice.RequestUploadSlot(ctx, service, "a", 1001, ""); !errors.As(err, &se) || !strings.Contains(se.Raw, "<max-file-size>1000</max-file-size>") {
+		t.Fatalf("1001 bytes: %v", err)
+	}
+	if _, err := alice.RequestUploadSlot(ctx, service, "a", 1000, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.RequestUploadSlot(ctx, service, "b", 501, ""); !errors.As(err, &se) || se.Condition != stanza.ResourceConstraint || se.Type != "wait" {
+		t.Fatalf("over quota: %v", err)
+	}
+}
+
 func countData(t *testing.T, dataDir string) int {
 	t.Helper()
 	m, err := filepath.Glob(filepath.Join(dataDir, "upload", "*.data"))
