@@ -99,12 +99,17 @@ func (c *Component) Route(ctx context.Context, domain string, el *wire.Element) 
 // deliver hands an inbound stanza, or a bounce of ours, to local delivery;
 // what local delivery refuses goes back to the remote sender as an error.
 func (c *Component) deliver(ctx context.Context, st Stanza) {
-	el, err := wire.Parse(st.Raw, wire.NSClient)
-	if err != nil {
-		c.h.Logger().Warn("s2s: inbound stanza does not parse", "err", err)
-		return
+	el := st.elem
+	if el != nil {
+		el.Rename(NSServer, wire.NSClient)
+	} else {
+		var err error
+		if el, err = wire.Parse(st.Raw, wire.NSClient); err != nil {
+			c.h.Logger().Warn("s2s: inbound stanza does not parse", "err", err)
+			return
+		}
 	}
-	err = c.h.DeliverRemote(ctx, el)
+	err := c.h.DeliverRemote(ctx, el)
 	if err == nil || !st.bounceable() || c.srv.isLocal(st.From.Domainpart()) {
 		return
 	}

@@ -425,3 +425,33 @@ func TestInboundLimits(t *testing.T) {
 		t.Fatalf("silent unauthenticated stream: got %+v", el)
 	}
 }
+
+func TestInboundRestrictedXML(t *testing.T) {
+	ln := listen(t)
+	b := startNode(t, "b.test", ln, issue(t, nil, "b.test"))
+	for _, tc := range []struct{ name, send, want string }{
+		{"comment", "<!-- hi -->", "restricted-xml"},
+		{"processing instruction", "<?foo bar?>", "restricted-xml"},
+		{"not well-formed", "<starttls xmlns='" + NSTLS + "'></proceed>", "not-well-formed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := dialRaw(t, ln.Addr().String())
+			p.open("x.test", "b.test")
+			p.send(tc.send)
+			if el := p.next(); el.XMLName.Local != "error" || conditionOf(el) != tc.want {
+				t.Fatalf("got %+v, want stream error %s", el, tc.want)
+			}
+		})
+	}
+	// Positive control: the same peer's well-formed STARTTLS proceeds.
+	p := dialRaw(t, ln.Addr().String())
+	p.open("x.test", "b.test")
+	if err := p.starttls(tls.VersionTLS13); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case s := <-b.got:
+		t.Fatalf("delivered %s", s.Raw)
+	default:
+	}
+}

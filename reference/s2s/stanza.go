@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"mellium.im/xmpp/jid"
+
+	"github.com/xmppcheck/xmppcheck/reference/wire"
 	"mellium.im/xmpp/stanza"
 )
 
@@ -17,7 +19,8 @@ type Stanza struct {
 	Type, ID string
 	Raw      []byte
 
-	retried bool // re-sent once after a connection broke
+	retried bool          // re-sent once after a connection broke
+	elem    *wire.Element // the parsed element, when read from a stream
 }
 
 // ParseStanza reads a stanza element (as a client or a server stream holds
