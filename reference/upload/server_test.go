@@ -149,6 +149,19 @@ func TestServerUpload(t *testing.T) {
 		t.Fatalf("GET: %d, equal %v, headers %v", code, bytes.Equal(got, data), hdr)
 	}
 
+	// The same over HTTP/2 (ALPN h2).
+	h2 := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: srv.client.Transport.(*http.Transport).TLSClientConfig.Clone(), ForceAttemptHTTP2: true}}
+	resp, err := h2.Get(slot.GetURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got2, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 || !bytes.Equal(got2, data) {
+		t.Fatalf("HTTP/2 GET: %s %s, equal %v", resp.Proto, resp.Status, bytes.Equal(got2, data))
+	}
+
 	// XEP-0363 §4.1: too large, with the limit.
 	_, err = alice.RequestUploadSlot(ctx, service, "big.bin", upload.DefaultMaxFileSize+1, "")
 	var se *xmppclient.StanzaError
