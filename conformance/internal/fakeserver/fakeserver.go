@@ -94,10 +94,10 @@ type Server struct {
 	// Peers records the remote addresses of accepted connections.
 	peers []string
 
-	upload   *Upload
-	httpSrv  *httptest.Server
-	files    string // upload directory
-	slotSeq  int
+	upload  *Upload
+	httpSrv *httptest.Server
+	files   string // upload directory
+	slotSeq int
 }
 
 // Start starts a server on 127.0.0.1 and stops it when the test ends.
