@@ -89,10 +89,20 @@ start_ejabberd() {
 	mkdir -p "$d/db" "$d/log"
 	cat "$work/key.pem" "$work/cert.pem" >"$d/ejabberd.pem"
 	sed "s|@DIR@|$d|g; s|@PORT@|$PORT|" "$here/ejabberd.yml" >"$d/ejabberd.yml"
-	cp /etc/ejabberd/ejabberdctl.cfg /etc/ejabberd/inetrc "$d/" 2>/dev/null || true
+	# Our own ejabberdctl.cfg: Debian's points EJABBERD_CONFIG_PATH at
+	# /etc/ejabberd (which listens on every interface).
+	cat >"$d/ejabberdctl.cfg" <<CFG
+ERL_OPTIONS="-env ERL_CRASH_DUMP_BYTES 0"
+EJABBERD_CONFIG_PATH=$d/ejabberd.yml
+EJABBERD_PID_PATH=$d/ejabberd.pid
+CONTRIB_MODULES_CONF_DIR=$d/modules.d
+INET_DIST_INTERFACE=127.0.0.1
+CFG
+	mkdir -p "$d/modules.d"
+	cp /etc/ejabberd/inetrc "$d/" 2>/dev/null || true
 	chown -R ejabberd "$d" 2>/dev/null || true
 	chmod -R a+rwX "$d"
-	EJABBERD_CONFIG_PATH="$d/ejabberd.yml" ejabberdctl --config-dir "$d" --spool "$d/db" --logs "$d/log" --node "xcbench@localhost" \
+	ejabberdctl --config-dir "$d" --config "$d/ejabberd.yml" --ctl-config "$d/ejabberdctl.cfg" --spool "$d/db" --logs "$d/log" --node "xcbench@localhost" \
 		foreground >"$d/stdout.log" 2>&1 &
 	wait_port
 	pid="$(pgrep -f 'xcbench@localhost' | head -1)"
