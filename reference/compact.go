@@ -1,9 +1,12 @@
 package reference
 
 import (
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
+
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/xmppcheck/xmppcheck/reference/store"
 )
@@ -17,10 +20,15 @@ type compactor struct {
 
 	mu      sync.Mutex
 	timer   *time.Timer
+	first   time.Time // oldest request not yet served
 	stopped bool
+	running sync.Mutex // one compaction at a time
 }
 
-const compactDelay = 2 * time.Second
+const (
+	compactDelay    = 2 * time.Second  // quiet period before compacting
+	compactMaxDelay = 60 * time.Second // under steady deletes, compact anyway
+)
 
 func newCompactor(st *store.Store, log *slog.Logger) *compactor {
 	return &compactor{st: st, log: log}
@@ -33,10 +41,18 @@ func (c *compactor) soon() {
 	if c.stopped {
 		return
 	}
+	now := time.Now()
+	if c.first.IsZero() {
+		c.first = now
+	}
+	delay := compactDelay
+	if wait := c.first.Add(compactMaxDelay).Sub(now); wait < delay {
+		delay = max(wait, 0)
+	}
 	if c.timer != nil {
 		c.timer.Stop()
 	}
-	c.timer = time.AfterFunc(compactDelay, c.run)
+	c.timer = time.AfterFunc(delay, c.run)
 }
 
 // now compacts at once.
@@ -50,22 +66,31 @@ func (c *compactor) now() {
 	c.run()
 }
 
+// run compacts. It must not hold c.mu while compacting: Compact waits for
+// store transactions whose commit hooks call soon.
 func (c *compactor) run() {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.stopped {
+		c.mu.Unlock()
 		return
 	}
-	if err := c.st.Compact(); err != nil {
+	c.first = time.Time{}
+	c.mu.Unlock()
+	c.running.Lock()
+	defer c.running.Unlock()
+	if err := c.st.Compact(); err != nil && !errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
 		c.log.Error("store compaction failed", "err", err)
 	}
 }
 
+// stop cancels pending compactions and waits for a running one.
 func (c *compactor) stop() {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.stopped = true
 	if c.timer != nil {
 		c.timer.Stop()
 	}
+	c.mu.Unlock()
+	c.running.Lock()
+	c.running.Unlock()
 }

@@ -2,12 +2,18 @@ package reference
 
 import (
 	"bufio"
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,6 +29,10 @@ func TestMain(m *testing.M) {
 		serveForever(dir, os.Getenv("XMPPREF_SERVE_KEY"))
 		return
 	}
+	if os.Getenv("XMPPREF_BENCH_CLIENT") != "" {
+		benchClientMain()
+		return
+	}
 	os.Exit(m.Run())
 }
 
@@ -31,14 +41,63 @@ func serveForever(dir, key string) {
 	if err != nil {
 		panic(err)
 	}
-	srv, err := New(pol, WithDataDir(dir), WithKeyFile(key), WithC2SAddr("127.0.0.1:0"), WithC2STLSAddr(""))
+	opts := []Option{WithDataDir(dir), WithKeyFile(key), WithC2SAddr("127.0.0.1:0"), WithC2STLSAddr("")}
+	if a := os.Getenv("XMPPREF_SERVE_ADDR"); a != "" {
+		opts = append(opts, WithC2SAddr(a))
+	}
+	if p := os.Getenv("XMPPREF_CPUPROFILE"); p != "" {
+		// Profiling the server under `xmppcheck load` (BENCHMARKS.md):
+		// the profile is written on SIGTERM.
+		f, err := os.Create(p)
+		if err != nil {
+			panic(err)
+		}
+		pprof.StartCPUProfile(f)
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGTERM)
+		go func() {
+			<-sig
+			pprof.StopCPUProfile()
+			f.Close()
+			os.Exit(0)
+		}()
+	}
+	if os.Getenv("XMPPREF_SERVE_NOCAP") != "" {
+		opts = append(opts, WithLimits(Limits{MaxConnsPerAddr: -1}))
+	}
+	srv, err := New(pol, opts...)
 	if err != nil {
 		panic(err)
 	}
 	if err := srv.Start(context.Background()); err != nil {
 		panic(err)
 	}
+	if n, _ := strconv.Atoi(os.Getenv("XMPPREF_SERVE_USERS")); n > 0 {
+		// Accounts PREFIX0… with password "pw", for benchmarks.
+		prefix := cmp.Or(os.Getenv("XMPPREF_SERVE_PREFIX"), "load")
+		var wg sync.WaitGroup
+		for w := 0; w < 2; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := w; i < n; i += 2 {
+					if err := srv.CreateUser(context.Background(), fmt.Sprintf("%s%d", prefix, i), "pw"); err != nil && !errors.Is(err, ErrUserExists) {
+						panic(err)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+	}
 	fmt.Printf("LISTENING %s\n", srv.Addrs().C2S)
+	// Commands on standard input (benchmarks): "mem" prints the process's
+	// memory after a garbage collection.
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		if sc.Text() == "mem" {
+			fmt.Println(memLine(srv))
+		}
+	}
 	select {}
 }
 

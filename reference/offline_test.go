@@ -1,10 +1,14 @@
 package reference
 
 import (
+	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/xmppcheck/xmppcheck/reference/store"
 	"github.com/xmppcheck/xmppcheck/reference/wire"
 )
 
@@ -67,4 +71,56 @@ func TestOfflineRetention(t *testing.T) {
 	if m := bob.expect("message", isMessage); m.ChildText(wire.NSClient, "body") != "self" {
 		t.Fatalf("a purged message was delivered: %s", m)
 	}
+}
+
+// TestDeletedOfflineMessageLeavesTheFile: after delivery the store is
+// compacted, so not even the sealed record of the message stays in the
+// file (checked through the raw file: the sealed bytes are found before
+// delivery — the positive control — and gone after).
+func TestDeletedOfflineMessageLeavesTheFile(t *testing.T) {
+	srv := startServer(t)
+	srv.user(t, "alice", "pa")
+	srv.user(t, "bob", "pb")
+	alice := login(t, srv.Server, "alice", "pa", "a")
+	alice.send("<message to='bob@localhost'><body>%s</body></message>", strings.Repeat("compaction-marker ", 50))
+	alice.sync()
+	sealed := sealedOffline(t, srv)
+	if len(sealed) == 0 {
+		t.Fatal("positive control: no sealed offline record found in the file")
+	}
+	bob := login(t, srv.Server, "bob", "pb", "b")
+	bob.send("<presence/>")
+	bob.expect("message", isMessage)
+	bob.sync()
+	// The server compacts by itself a moment after deletions (bounded wait
+	// for that event, not a speed assertion).
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		raw, err := os.ReadFile(filepath.Join(srv.DataDir(), store.FileName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, s := range sealed {
+			found = found || bytes.Contains(raw, s)
+		}
+		if !found {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the delivered message's sealed record is still in the store file")
+		}
+	}
+}
+
+// sealedOffline returns the raw sealed values of the offline bucket.
+func sealedOffline(t *testing.T, srv testServer) [][]byte {
+	t.Helper()
+	var out [][]byte
+	err := srv.store.RawForEach("offline", func(k, v []byte) {
+		out = append(out, bytes.Clone(v))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

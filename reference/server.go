@@ -206,6 +206,8 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		return err
 	}
 	s.compactor = newCompactor(s.store, s.log)
+	// Deletes are real: freed pages are rewritten away soon after.
+	s.store.OnDelete(s.compactor.soon)
 	var bf *ratelimit.Window
 	if s.set.bfMax > 0 {
 		bf = ratelimit.NewWindow(s.clock, s.set.bfMax, s.set.bfWindow)
@@ -251,7 +253,6 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		}
 	})
 	h := &hostImpl{s: s}
-	s.router.OnAccountRemoved(func(context.Context, string) error { s.compactor.soon(); return nil })
 	for _, c := range []struct {
 		addr, name string
 		mk         host.NewComponent

@@ -243,3 +243,6 @@ func hostOf(a net.Addr) string {
 	}
 	return h
 }
+
+// TLSConfig returns the listener's TLS configuration (for benchmarks).
+func (l *Listener) TLSConfig() *tls.Config { return l.cfg.TLS }

@@ -51,6 +51,7 @@ type session struct {
 	user       string
 	res        *im.Resource
 	deadline   time.Time // negotiation deadline (until bound)
+	idleSet    time.Time // when the idle read deadline was last moved
 	headerSent bool
 	attempts   int
 
@@ -80,8 +81,10 @@ func (d deadlineReader) Read(p []byte) (int, error) {
 	s := d.s
 	if s.res == nil {
 		s.conn.SetReadDeadline(s.deadline)
-	} else {
-		s.conn.SetReadDeadline(time.Now().Add(s.l.cfg.Limits.IdleTimeout))
+	} else if now := time.Now(); now.Sub(s.idleSet) > time.Second {
+		// The idle timeout is minutes: moving it once a second is enough.
+		s.idleSet = now
+		s.conn.SetReadDeadline(now.Add(s.l.cfg.Limits.IdleTimeout))
 	}
 	return s.conn.Read(p)
 }

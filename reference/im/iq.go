@@ -117,13 +117,13 @@ func (r *Router) routeIQ(ctx context.Context, from jid.JID, el *wire.Element, re
 		if toAttr != "" && to.Resourcepart() != "" {
 			if r.isLocal(to) {
 				r.deliverTo(ctx, to, el)
-				r.cfg.Metrics.Stanzas.WithLabelValues("iq", "delivered").Inc()
+				r.inc("iq", "delivered")
 			} else if res != nil {
 				r.toRemote(ctx, to, el)
 			}
 			return
 		}
-		r.cfg.Metrics.Stanzas.WithLabelValues("iq", "dropped").Inc()
+		r.inc("iq", "dropped")
 		return
 	default:
 		r.bounce(ctx, el, host.Errorf(host.ErrTypeModify, "bad-request", "IQ type must be get, set, result or error"))
@@ -185,7 +185,7 @@ func (r *Router) routeIQ(ctx context.Context, from jid.JID, el *wire.Element, re
 		for _, rs := range r.resourcesOf(to.Localpart()) {
 			if rs.jid.Resourcepart() == to.Resourcepart() {
 				rs.sess.Send(marshal(el))
-				r.cfg.Metrics.Stanzas.WithLabelValues("iq", "delivered").Inc()
+				r.inc("iq", "delivered")
 				return
 			}
 		}
@@ -226,7 +226,7 @@ func (r *Router) answer(ctx context.Context, iq *host.IQ, call func() (*wire.Ele
 		res.SetAttr("from", iq.Stanza.Get("to"))
 	}
 	res.Add(payload)
-	r.cfg.Metrics.Stanzas.WithLabelValues("iq", "handled").Inc()
+	r.inc("iq", "handled")
 	r.deliverTo(ctx, iq.From, res)
 }
 

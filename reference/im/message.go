@@ -40,7 +40,7 @@ func (r *Router) routeMessage(ctx context.Context, from jid.JID, el *wire.Elemen
 		// them like a non-existent account).
 		switch el.Get("type") {
 		case "error", "headline":
-			r.cfg.Metrics.Stanzas.WithLabelValues("message", "dropped").Inc()
+			r.inc("message", "dropped")
 		default:
 			r.bounce(ctx, el, host.ErrServiceUnavailable)
 		}
@@ -58,7 +58,7 @@ func (r *Router) deliverMessage(ctx context.Context, to jid.JID, el *wire.Elemen
 		for _, rs := range r.resourcesOf(name) {
 			if rs.jid.Resourcepart() == res {
 				rs.sess.Send(marshal(el))
-				r.cfg.Metrics.Stanzas.WithLabelValues("message", "delivered").Inc()
+				r.inc("message", "delivered")
 				return
 			}
 		}
@@ -68,7 +68,7 @@ func (r *Router) deliverMessage(ctx context.Context, to jid.JID, el *wire.Elemen
 			r.bounce(ctx, el, host.ErrServiceUnavailable)
 			return
 		case "headline", "error":
-			r.cfg.Metrics.Stanzas.WithLabelValues("message", "dropped").Inc()
+			r.inc("message", "dropped")
 			return
 		}
 		// normal and chat: treat as addressed to the bare JID.
@@ -80,7 +80,7 @@ func (r *Router) deliverMessage(ctx context.Context, to jid.JID, el *wire.Elemen
 			r.send(best, el)
 			return
 		}
-		r.cfg.Metrics.Stanzas.WithLabelValues("message", "dropped").Inc()
+		r.inc("message", "dropped")
 		return
 	case "groupchat":
 		r.bounce(ctx, el, host.ErrServiceUnavailable)
@@ -90,7 +90,7 @@ func (r *Router) deliverMessage(ctx context.Context, to jid.JID, el *wire.Elemen
 			r.send(all, el)
 			return
 		}
-		r.cfg.Metrics.Stanzas.WithLabelValues("message", "dropped").Inc()
+		r.inc("message", "dropped")
 		return
 	}
 	if len(best) > 0 {
@@ -106,7 +106,7 @@ func (r *Router) deliverMessage(ctx context.Context, to jid.JID, el *wire.Elemen
 		return
 	}
 	if !storable(el) {
-		r.cfg.Metrics.Stanzas.WithLabelValues("message", "dropped").Inc()
+		r.inc("message", "dropped")
 		return
 	}
 	r.storeOffline(ctx, name, el)
@@ -117,7 +117,7 @@ func (r *Router) send(to []*Resource, el *wire.Element) {
 	for _, res := range to {
 		res.sess.Send(b)
 	}
-	r.cfg.Metrics.Stanzas.WithLabelValues("message", "delivered").Inc()
+	r.inc("message", "delivered")
 }
 
 // storable reports whether a message is worth keeping offline: XEP-0160 §3
@@ -153,7 +153,7 @@ func (r *Router) storeOffline(ctx context.Context, name string, el *wire.Element
 		r.cfg.Logger.Error("offline store failed", "err", err)
 		r.bounce(ctx, el, host.ErrInternal)
 	default:
-		r.cfg.Metrics.Stanzas.WithLabelValues("message", "offline").Inc()
+		r.inc("message", "offline")
 		r.cfg.Metrics.OfflineQueue.Set(float64(r.offlineStored.Add(1)))
 	}
 }

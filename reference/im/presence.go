@@ -32,13 +32,13 @@ func (r *Router) handlePresence(ctx context.Context, res *Resource, el *wire.Ele
 		default:
 			// Subscription requests and probes need a 'to'; errors to the
 			// server are dropped.
-			r.cfg.Metrics.Stanzas.WithLabelValues("presence", "dropped").Inc()
+			r.inc("presence", "dropped")
 		}
 		return
 	}
 	to, err := jid.Parse(toAttr)
 	if err != nil {
-		r.cfg.Metrics.Stanzas.WithLabelValues("presence", "dropped").Inc()
+		r.inc("presence", "dropped")
 		return
 	}
 	switch {
@@ -49,7 +49,7 @@ func (r *Router) handlePresence(ctx context.Context, res *Resource, el *wire.Ele
 	case typ == "error":
 		r.routePresence(ctx, to, el)
 	default: // probes come from servers, not clients (RFC 6121 §4.3)
-		r.cfg.Metrics.Stanzas.WithLabelValues("presence", "dropped").Inc()
+		r.inc("presence", "dropped")
 	}
 }
 
@@ -130,7 +130,7 @@ func (r *Router) presenceAvailable(ctx context.Context, res *Resource, el *wire.
 			r.deliverOffline(res)
 		}
 	}
-	r.cfg.Metrics.Stanzas.WithLabelValues("presence", "delivered").Inc()
+	r.inc("presence", "delivered")
 }
 
 // broadcast sends a resource's presence to its subscribed contacts and its

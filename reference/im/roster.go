@@ -258,7 +258,7 @@ func (r *Router) outboundSubscription(ctx context.Context, res *Resource, contac
 	case "unsubscribed":
 		r.unavailableTo(ctx, user, contact)
 	}
-	r.cfg.Metrics.Stanzas.WithLabelValues("presence", "handled").Inc()
+	r.inc("presence", "handled")
 }
 
 // inboundSubscription processes a subscription stanza addressed to a local

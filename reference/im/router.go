@@ -88,6 +88,7 @@ type Router struct {
 	remote        atomic.Pointer[remoteBox]
 	regLimit      *ratelimit.Window
 	pushSeq       atomic.Uint64
+	count         counters
 	offlineStored atomic.Int64
 }
 
@@ -158,6 +159,7 @@ func New(cfg Config) (*Router, error) {
 	for i := range r.shards {
 		r.shards[i].users = map[string]*user{}
 	}
+	r.count = newCounters(cfg.Metrics)
 	if cfg.Registration.RateMax > 0 {
 		r.regLimit = ratelimit.NewWindow(cfg.Clock, cfg.Registration.RateMax, cfg.Registration.RateWindow)
 	}
@@ -408,7 +410,7 @@ func (r *Router) toRemote(ctx context.Context, to jid.JID, el *wire.Element) {
 		r.bounce(ctx, el, se)
 		return
 	}
-	r.cfg.Metrics.Stanzas.WithLabelValues(kind, "remote").Inc()
+	r.inc(kind, "remote")
 }
 
 // bounce returns an error stanza to the sender of el (RFC 6120 §8.3.1), but
@@ -416,7 +418,7 @@ func (r *Router) toRemote(ctx context.Context, to jid.JID, el *wire.Element) {
 func (r *Router) bounce(ctx context.Context, el *wire.Element, se *host.StanzaError) {
 	kind := el.Name.Local
 	if el.Get("type") == "error" {
-		r.cfg.Metrics.Stanzas.WithLabelValues(kind, "dropped").Inc()
+		r.inc(kind, "dropped")
 		return
 	}
 	from, err := jid.Parse(el.Get("from"))
@@ -436,7 +438,7 @@ func (r *Router) bounce(ctx context.Context, el *wire.Element, se *host.StanzaEr
 		}
 	}
 	e.Add(se.Element())
-	r.cfg.Metrics.Stanzas.WithLabelValues(kind, "error").Inc()
+	r.inc(kind, "error")
 	r.deliverTo(ctx, from, e)
 }
 

@@ -199,12 +199,18 @@ func (p *rawPeer) open(from, to string) (id string, feats *element) {
 // handshake error.
 func (p *rawPeer) starttls(maxVersion uint16) error {
 	p.t.Helper()
+	return p.starttlsWith(maxVersion)
+}
+
+// starttlsWith is starttls presenting client certificates.
+func (p *rawPeer) starttlsWith(maxVersion uint16, certs ...tls.Certificate) error {
+	p.t.Helper()
 	p.send("<starttls xmlns='" + NSTLS + "'/>")
 	el, err := p.sr.next()
 	if err != nil || el.XMLName.Local != "proceed" {
 		p.t.Fatalf("starttls: %v %+v", err, el)
 	}
-	tc := tls.Client(p.conn, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS10, MaxVersion: maxVersion})
+	tc := tls.Client(p.conn, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS10, MaxVersion: maxVersion, Certificates: certs})
 	if err := tc.Handshake(); err != nil {
 		return err
 	}

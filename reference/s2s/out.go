@@ -20,6 +20,7 @@ import (
 // goroutine (run) does every write; a second reads.
 type outConn struct {
 	s      *Server
+	local  string // our domain this stream speaks for
 	domain string
 	log    *slog.Logger
 
@@ -42,10 +43,10 @@ type verifyResult struct {
 	err   error
 }
 
-func newOutConn(s *Server, domain string) *outConn {
+func newOutConn(s *Server, local, domain string) *outConn {
 	return &outConn{
-		s: s, domain: domain, pending: map[string]verifyReq{}, wake: make(chan struct{}, 1),
-		log: s.cfg.logger.With("conn", "out-"+newID()[:8], "remote", domain),
+		s: s, local: local, domain: domain, pending: map[string]verifyReq{}, wake: make(chan struct{}, 1),
+		log: s.cfg.logger.With("conn", "out-"+newID()[:8], "local", local, "remote", domain),
 	}
 }
 
@@ -120,12 +121,14 @@ func (o *outConn) run(ctx context.Context) {
 	}
 	defer conn.Close()
 	events := make(chan readEvent, 16)
+	done := make(chan struct{})
+	defer close(done) // before conn.Close: the reader then never blocks
 	go func() {
 		for {
 			el, err := sr.next()
 			select {
 			case events <- readEvent{el, err}:
-			case <-ctx.Done():
+			case <-done:
 				return
 			}
 			if err != nil {
@@ -136,8 +139,8 @@ func (o *outConn) run(ctx context.Context) {
 	w := &deadlineWriter{c: conn, d: o.s.cfg.ioTimeout}
 	if !authed {
 		// XEP-0220 §2.1: the originating server asserts its identity.
-		key := o.s.dialbackKey(o.domain, o.s.domain, streamID)
-		if _, err := io.WriteString(w, "<db:result from='"+attrEscape(o.s.domain)+"' to='"+attrEscape(o.domain)+"'>"+key+"</db:result>"); err != nil {
+		key := o.s.dialbackKey(o.domain, o.local, streamID)
+		if _, err := io.WriteString(w, "<db:result from='"+attrEscape(o.local)+"' to='"+attrEscape(o.domain)+"'>"+key+"</db:result>"); err != nil {
 			o.fail(err, false)
 			return
 		}
@@ -269,7 +272,7 @@ func (o *outConn) flush(w io.Writer, authed bool) error {
 			o.verifies = o.verifies[1:]
 			o.pending[req.id] = req
 			o.mu.Unlock()
-			if _, err := io.WriteString(w, "<db:verify from='"+attrEscape(o.s.domain)+"' to='"+attrEscape(o.domain)+"' id='"+attrEscape(req.id)+"'>"+textEscape(req.key)+"</db:verify>"); err != nil {
+			if _, err := io.WriteString(w, "<db:verify from='"+attrEscape(o.local)+"' to='"+attrEscape(o.domain)+"' id='"+attrEscape(req.id)+"'>"+textEscape(req.key)+"</db:verify>"); err != nil {
 				return err
 			}
 			continue
@@ -385,7 +388,7 @@ func (o *outConn) connect(ctx context.Context) (net.Conn, *streamReader, string,
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 
-	header := streamHeader(o.s.domain, o.domain, "")
+	header := streamHeader(o.local, o.domain, "")
 	if _, err := io.WriteString(conn, header); err != nil {
 		return nil, nil, "", false, err
 	}

@@ -270,35 +270,37 @@ func TestDialbackRejectsForgedKey(t *testing.T) {
 }
 
 func TestSpoofedSenderDomainRefused(t *testing.T) {
-	// b.test also hosts c.test but authenticates only b.test on its stream
-	// to a.test: a stanza from c.test on that stream must not be delivered.
-	a, b := pair(t, nil, nil, []Option{WithLocalDomains("c.test")})
-	ctx := context.Background()
-	b.srv.Send(ctx, mustStanza(t, `<message from='bob@b.test' to='alice@a.test' id='ok1'/>`))
-	if got := a.waitStanza(t); got.ID != "ok1" {
+	// A peer authenticated as b.test (SASL EXTERNAL with a certificate
+	// a.test trusts) sends one stanza from b.test, which is delivered, then
+	// one from c.test, which ends the stream and is not delivered.
+	ca := newTestCA(t)
+	lnA := listen(t)
+	a := startNode(t, "a.test", lnA, issue(t, ca, "a.test"), WithRootCAs(ca.pool))
+	p := dialRaw(t, lnA.Addr().String())
+	p.open("b.test", "a.test")
+	if err := p.starttlsWith(tls.VersionTLS13, issue(t, ca, "b.test")); err != nil {
+		t.Fatal(err)
+	}
+	if _, feats := p.open("b.test", "a.test"); !hasMechanism(feats, "EXTERNAL") {
+		t.Fatalf("no SASL EXTERNAL offered for a verifiable certificate: %+v", feats)
+	}
+	p.send("<auth xmlns='" + NSSASL + "' mechanism='EXTERNAL'>=</auth>")
+	if el := p.next(); el.XMLName.Local != "success" {
+		t.Fatalf("EXTERNAL: %+v", el)
+	}
+	p.open("b.test", "a.test")
+	p.send(`<message from='bob@b.test' to='alice@a.test' id='ok'><body>hi</body></message>`)
+	if got := a.waitStanza(t); got.ID != "ok" {
 		t.Fatalf("got %s", got.Raw)
 	}
-	b.srv.Send(ctx, mustStanza(t, `<message from='carol@c.test' to='alice@a.test' id='spoof'/>`))
-	// a.test ends the stream; stanzas b.test wrote after the spoofed one
-	// are lost with it (no stream management), so wait for the end first.
-	for i := 0; !strings.Contains(b.logs.String(), "invalid-from"); i++ {
-		if i > 600 {
-			t.Fatal("b.test never saw the invalid-from stream error")
-		}
-		time.Sleep(50 * time.Millisecond)
+	p.send(`<message from='carol@c.test' to='alice@a.test' id='spoof'><body>forged</body></message>`)
+	if el := p.next(); el.XMLName.Local != "error" || conditionOf(el) != "invalid-from" {
+		t.Fatalf("spoofed sender: got %+v", el)
 	}
-	b.srv.Send(ctx, mustStanza(t, `<message from='bob@b.test' to='alice@a.test' id='ok2'/>`))
-	for {
-		got := a.waitStanza(t)
-		if got.ID == "spoof" {
-			t.Fatalf("stanza from an unauthenticated domain delivered: %s", got.Raw)
-		}
-		if got.ID == "ok2" {
-			break
-		}
-	}
-	if !strings.Contains(a.logs.String(), "invalid-from") {
-		t.Error("no invalid-from stream error logged")
+	select {
+	case s := <-a.got:
+		t.Fatalf("delivered: %s", s.Raw)
+	case <-time.After(100 * time.Millisecond):
 	}
 }
 
@@ -368,4 +370,88 @@ func (f fakeResolver) LookupHost(_ context.Context, host string) ([]string, erro
 		return h, nil
 	}
 	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+}
+
+// TestSubdomainService: a server's components live on subdomains
+// (upload.b.test); a remote server may address them, and their answers
+// travel on a stream authenticated for the subdomain itself.
+func TestSubdomainService(t *testing.T) {
+	lnA, lnB := listen(t), listen(t)
+	a := startNode(t, "a.test", lnA, issue(t, nil, "a.test"), WithHost("b.test", lnB.Addr().String()), WithHost("upload.b.test", lnB.Addr().String()))
+	b := startNode(t, "b.test", lnB, issue(t, nil, "b.test"), WithHost("a.test", lnA.Addr().String()))
+	ctx := context.Background()
+	if err := a.srv.Send(ctx, mustStanza(t, `<iq from='alice@a.test/r' to='upload.b.test' type='get' id='q1'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`)); err != nil {
+		t.Fatal(err)
+	}
+	got := b.waitStanza(t)
+	if got.ID != "q1" || got.To.String() != "upload.b.test" {
+		t.Fatalf("b.test got %s", got.Raw)
+	}
+	if err := b.srv.Send(ctx, mustStanza(t, `<iq from='upload.b.test' to='alice@a.test/r' type='result' id='q1'/>`)); err != nil {
+		t.Fatal(err)
+	}
+	got = a.waitStanza(t)
+	if got.ID != "q1" || got.From.String() != "upload.b.test" || got.Type != "result" {
+		t.Fatalf("a.test got %s", got.Raw)
+	}
+	if !strings.Contains(b.logs.String(), "local=upload.b.test") {
+		t.Error("the answer did not travel on a stream of upload.b.test's own")
+	}
+}
+
+func TestInboundLimits(t *testing.T) {
+	ln := listen(t)
+	startNode(t, "b.test", ln, issue(t, nil, "b.test"), WithMaxInbound(1), WithIOTimeout(2*time.Second))
+	// The first stream is served (positive control) …
+	p1 := dialRaw(t, ln.Addr().String())
+	if _, feats := p1.open("x.test", "b.test"); feats.child(NSTLS, "starttls") == nil {
+		t.Fatalf("first stream: %+v", feats)
+	}
+	// … a second one while it is open is closed without a stream header.
+	p2 := dialRaw(t, ln.Addr().String())
+	p2.send(streamHeader("y.test", "b.test", ""))
+	p2.sr = newStreamReader(p2.conn, DefaultMaxElement)
+	if _, err := p2.sr.header(); err == nil {
+		t.Fatal("a stream over the limit was served")
+	}
+	// An unauthenticated stream that falls silent is closed after the I/O
+	// timeout with a stream error.
+	if err := p1.starttls(tls.VersionTLS13); err != nil {
+		t.Fatal(err)
+	}
+	p1.open("x.test", "b.test")
+	el := p1.next()
+	if el.XMLName.Local != "error" || conditionOf(el) != "connection-timeout" {
+		t.Fatalf("silent unauthenticated stream: got %+v", el)
+	}
+}
+
+func TestInboundRestrictedXML(t *testing.T) {
+	ln := listen(t)
+	b := startNode(t, "b.test", ln, issue(t, nil, "b.test"))
+	for _, tc := range []struct{ name, send, want string }{
+		{"comment", "<!-- hi -->", "restricted-xml"},
+		{"processing instruction", "<?foo bar?>", "restricted-xml"},
+		{"not well-formed", "<starttls xmlns='" + NSTLS + "'></proceed>", "not-well-formed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := dialRaw(t, ln.Addr().String())
+			p.open("x.test", "b.test")
+			p.send(tc.send)
+			if el := p.next(); el.XMLName.Local != "error" || conditionOf(el) != tc.want {
+				t.Fatalf("got %+v, want stream error %s", el, tc.want)
+			}
+		})
+	}
+	// Positive control: the same peer's well-formed STARTTLS proceeds.
+	p := dialRaw(t, ln.Addr().String())
+	p.open("x.test", "b.test")
+	if err := p.starttls(tls.VersionTLS13); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case s := <-b.got:
+		t.Fatalf("delivered %s", s.Raw)
+	default:
+	}
 }

@@ -41,6 +41,7 @@ const (
 	DefaultIOTimeout    = 60 * time.Second
 	DefaultQueueLimit   = 10000
 	DefaultMaxElement   = 1 << 20
+	DefaultMaxInbound   = 1000
 	defaultPort         = "5269"
 )
 
@@ -63,6 +64,7 @@ type config struct {
 	ioTimeout    time.Duration
 	queueLimit   int
 	maxElement   int
+	maxInbound   int
 	local        []string
 	dialer       func(ctx context.Context, addr string) (net.Conn, error)
 }
@@ -133,6 +135,10 @@ func WithIOTimeout(d time.Duration) Option { return func(c *config) { c.ioTimeou
 // WithQueueLimit bounds the stanzas waiting for one remote domain.
 func WithQueueLimit(n int) Option { return func(c *config) { c.queueLimit = n } }
 
+// WithMaxInbound bounds the inbound streams open at once; further
+// connections are closed at once.
+func WithMaxInbound(n int) Option { return func(c *config) { c.maxInbound = n } }
+
 // WithLocalDomains adds domains served besides the main one (e.g. the
 // upload service's), to which remote servers may address stanzas.
 func WithLocalDomains(d ...string) Option { return func(c *config) { c.local = append(c.local, d...) } }
@@ -195,7 +201,7 @@ func New(domain string, opts ...Option) (*Server, error) {
 	}
 	cfg := config{
 		minTLS: tls.VersionTLS12, setupTimeout: DefaultSetupTimeout, idleTimeout: DefaultIdleTimeout,
-		ioTimeout: DefaultIOTimeout, queueLimit: DefaultQueueLimit, maxElement: DefaultMaxElement,
+		ioTimeout: DefaultIOTimeout, queueLimit: DefaultQueueLimit, maxElement: DefaultMaxElement, maxInbound: DefaultMaxInbound,
 		logger: slog.New(slog.DiscardHandler), resolver: net.DefaultResolver,
 	}
 	for _, o := range opts {
@@ -225,8 +231,12 @@ func New(domain string, opts ...Option) (*Server, error) {
 // Domain is the local domain.
 func (s *Server) Domain() string { return s.domain }
 
+// isLocal reports whether domain is served here: the domain, a domain
+// added with WithLocalDomains, or a subdomain of the domain (the server's
+// components, such as upload.DOMAIN).
 func (s *Server) isLocal(domain string) bool {
-	if strings.EqualFold(domain, s.domain) {
+	domain = strings.ToLower(domain)
+	if domain == s.domain || strings.HasSuffix(domain, "."+s.domain) {
 		return true
 	}
 	for _, d := range s.cfg.local {
@@ -270,6 +280,12 @@ func (s *Server) Serve(ln net.Listener) error {
 			c.Close()
 			return nil
 		}
+		if len(s.in) >= s.cfg.maxInbound {
+			s.mu.Unlock()
+			s.cfg.logger.Warn("s2s: inbound stream refused: too many open", "max", s.cfg.maxInbound)
+			c.Close()
+			continue
+		}
 		s.in[ic] = struct{}{}
 		s.wg.Add(1)
 		s.mu.Unlock()
@@ -295,8 +311,9 @@ func (s *Server) Send(ctx context.Context, st Stanza) error {
 	if domain == "" || s.isLocal(domain) {
 		return fmt.Errorf("s2s: send: %q is not a remote domain", domain)
 	}
+	local := strings.ToLower(st.From.Domainpart())
 	for {
-		o, err := s.outFor(domain)
+		o, err := s.outFor(local, domain)
 		if err != nil {
 			return err
 		}
@@ -311,16 +328,20 @@ func (s *Server) Send(ctx context.Context, st Stanza) error {
 	}
 }
 
-func (s *Server) outFor(domain string) (*outConn, error) {
+// outFor returns the stream from local (one of our domains) to domain,
+// starting one if needed: each pair has its own stream, authenticated for
+// that local domain (RFC 6120 §4.7.1, XEP-0220 §2.1).
+func (s *Server) outFor(local, domain string) (*outConn, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return nil, ErrClosed
 	}
-	o := s.out[domain]
+	key := local + " " + domain
+	o := s.out[key]
 	if o == nil || o.isDead() {
-		o = newOutConn(s, domain)
-		s.out[domain] = o
+		o = newOutConn(s, local, domain)
+		s.out[key] = o
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
@@ -332,8 +353,8 @@ func (s *Server) outFor(domain string) (*outConn, error) {
 
 func (s *Server) dropOut(o *outConn) {
 	s.mu.Lock()
-	if s.out[o.domain] == o {
-		delete(s.out, o.domain)
+	if key := o.local + " " + o.domain; s.out[key] == o {
+		delete(s.out, key)
 	}
 	s.mu.Unlock()
 }
@@ -348,9 +369,10 @@ func (s *Server) bounce(sts []Stanza, cond stanza.Condition, text string) {
 }
 
 // verify asks domain's authoritative server whether key is the dialback key
-// it made for the stream id (XEP-0220 §2.3), over our outbound connection.
-func (s *Server) verify(ctx context.Context, domain, id, key string) (bool, error) {
-	o, err := s.outFor(domain)
+// it made, for our domain local, on the stream id (XEP-0220 §2.3), over our
+// outbound stream from local.
+func (s *Server) verify(ctx context.Context, local, domain, id, key string) (bool, error) {
+	o, err := s.outFor(strings.ToLower(local), domain)
 	if err != nil {
 		return false, err
 	}

@@ -64,7 +64,7 @@ func (b *Bucket) Delete(key []byte) error {
 		if bk == nil {
 			return nil
 		}
-		return bk.Delete(key)
+		return b.s.del(tx, bk, key)
 	})
 }
 
@@ -77,7 +77,7 @@ func (b *Bucket) DeletePrefix(prefix []byte) (int, error) {
 			return nil
 		}
 		var err error
-		n, err = deletePrefix(bk, prefix)
+		n, err = b.s.deletePrefix(tx, bk, prefix)
 		return err
 	})
 	return n, err
@@ -144,5 +144,17 @@ func (s *Store) Dump(w io.Writer) error {
 				return enc.Encode(r)
 			})
 		})
+	})
+}
+
+// RawForEach calls f with every key and sealed value of a bucket as stored
+// (tests and evidence tools that look for ciphertext in the file).
+func (s *Store) RawForEach(bucket string, f func(key, sealed []byte)) error {
+	return s.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(bucket))
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error { f(k, v); return nil })
 	})
 }

@@ -127,20 +127,20 @@ func (s *Store) DeleteUser(name string) error {
 		if tx.Bucket(bUsers).Get(uid) == nil {
 			return ErrNotFound
 		}
-		if err := tx.Bucket(bUsers).Delete(uid); err != nil {
+		if err := s.del(tx, tx.Bucket(bUsers), uid); err != nil {
 			return err
 		}
-		if err := tx.Bucket(bVCard).Delete(uid); err != nil {
+		if err := s.del(tx, tx.Bucket(bVCard), uid); err != nil {
 			return err
 		}
 		for _, b := range [][]byte{bRoster, bOffline} {
-			if _, err := deletePrefix(tx.Bucket(b), uid); err != nil {
+			if _, err := s.deletePrefix(tx, tx.Bucket(b), uid); err != nil {
 				return err
 			}
 		}
 		for _, name := range owned {
 			if b := tx.Bucket(extName(name)); b != nil {
-				if _, err := deletePrefix(b, uid); err != nil {
+				if _, err := s.deletePrefix(tx, b, uid); err != nil {
 					return err
 				}
 			}
@@ -250,7 +250,7 @@ func (s *Store) UpdateRosterItem(user, contact string, maxItems int, f func(it *
 		out = it
 		if !keep {
 			if exists {
-				return tx.Bucket(bRoster).Delete(k)
+				return s.del(tx, tx.Bucket(bRoster), k)
 			}
 			return nil
 		}
@@ -292,7 +292,7 @@ func (s *Store) PutVCard(user string, vcard []byte) error {
 	k := s.Index("user", user)
 	return s.update(func(tx *bolt.Tx) error {
 		if len(vcard) == 0 {
-			return tx.Bucket(bVCard).Delete(k)
+			return s.del(tx, tx.Bucket(bVCard), k)
 		}
 		return tx.Bucket(bVCard).Put(k, s.seal(bVCard, k, vcard))
 	})
@@ -387,7 +387,7 @@ func (s *Store) DeleteOffline(keys [][]byte) error {
 	return s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bOffline)
 		for _, k := range keys {
-			if err := b.Delete(k); err != nil {
+			if err := s.del(tx, b, k); err != nil {
 				return err
 			}
 		}
@@ -416,7 +416,7 @@ func (s *Store) PurgeOffline(cutoff time.Time) (int, error) {
 			return err
 		}
 		for _, k := range old {
-			if err := b.Delete(k); err != nil {
+			if err := s.del(tx, b, k); err != nil {
 				return err
 			}
 		}

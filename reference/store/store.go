@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -55,6 +56,8 @@ type Store struct {
 	db     *bolt.DB
 	aead   cipher.AEAD
 	macKey []byte
+
+	onDelete atomic.Pointer[func()]
 
 	ownedMu sync.Mutex
 	owned   []string // extension buckets whose keys start with an owner index
@@ -251,15 +254,27 @@ func (s *Store) getJSON(tx *bolt.Tx, bucket, key []byte, v any) error {
 	return json.Unmarshal(p, v)
 }
 
+// OnDelete sets f to run after every commit that deleted a record (the
+// server compacts the file soon after, see Compact).
+func (s *Store) OnDelete(f func()) { s.onDelete.Store(&f) }
+
+// del deletes k from b and arranges for the delete hook to run on commit.
+func (s *Store) del(tx *bolt.Tx, b *bolt.Bucket, k []byte) error {
+	if f := s.onDelete.Load(); f != nil {
+		tx.OnCommit(*f)
+	}
+	return b.Delete(k)
+}
+
 // deletePrefix deletes every key of bucket that starts with prefix.
-func deletePrefix(b *bolt.Bucket, prefix []byte) (int, error) {
+func (s *Store) deletePrefix(tx *bolt.Tx, b *bolt.Bucket, prefix []byte) (int, error) {
 	var keys [][]byte
 	c := b.Cursor()
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 		keys = append(keys, append([]byte(nil), k...))
 	}
 	for _, k := range keys {
-		if err := b.Delete(k); err != nil {
+		if err := s.del(tx, b, k); err != nil {
 			return 0, err
 		}
 	}

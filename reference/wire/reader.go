@@ -78,7 +78,7 @@ type Reader struct {
 	err      error
 	maxSize  int
 	maxDepth int
-	size     int
+	start    int64 // stream offset where the current element began
 	limit    bool
 
 	text  []byte
@@ -164,31 +164,41 @@ func (r *Reader) fill() error {
 	}
 }
 
-// next returns the next byte of the stream.
+// next returns the next byte of the stream. It is small enough to be
+// inlined; refills and the size limit are in nextSlow.
 func (r *Reader) next() (byte, error) {
-	if r.r >= r.w {
-		if err := r.fill(); err != nil {
-			return 0, err
-		}
+	if r.r < r.w {
+		c := r.buf[r.r]
+		r.r++
+		return c, nil
+	}
+	return r.nextSlow()
+}
+
+func (r *Reader) nextSlow() (byte, error) {
+	if err := r.checkSize(); err != nil {
+		return 0, err
+	}
+	if err := r.fill(); err != nil {
+		return 0, err
 	}
 	c := r.buf[r.r]
 	r.r++
-	if r.limit {
-		r.size++
-		if r.size > r.maxSize {
-			return 0, r.syntax(PolicyViolation, "element larger than %d bytes", r.maxSize)
-		}
-	}
 	return c, nil
 }
 
-// back unreads the byte next just returned.
-func (r *Reader) back() {
-	r.r--
-	if r.limit {
-		r.size--
+// checkSize enforces the size limit of the current element. It runs at
+// every refill and at the end of each element, so an element is refused at
+// most one buffer beyond the limit and never held whole in memory.
+func (r *Reader) checkSize() error {
+	if r.limit && r.base+int64(r.r)-r.start > int64(r.maxSize) {
+		return r.syntax(PolicyViolation, "element larger than %d bytes", r.maxSize)
 	}
+	return nil
 }
+
+// back unreads the byte next just returned.
+func (r *Reader) back() { r.r-- }
 
 // inElement turns io.EOF inside an element into io.ErrUnexpectedEOF.
 func inElement(err error) error {
@@ -266,6 +276,15 @@ func (r *Reader) qname() (prefix, local string, err error) {
 	colon := -1
 	segStart := true
 	for {
+		// Fast path: ASCII name characters straight from the buffer.
+		if i := r.r; !segStart && i < r.w && asciiName[r.buf[i]] {
+			i++
+			for i < r.w && asciiName[r.buf[i]] {
+				i++
+			}
+			b = append(b, r.buf[r.r:i]...)
+			r.r = i
+		}
 		c, err := r.next()
 		if err != nil {
 			return "", "", inElement(err)
@@ -382,6 +401,14 @@ func (r *Reader) attrValue() (string, error) {
 	}
 	b := r.text[:0]
 	for {
+		if i := r.r; i < r.w && plainAttr[r.buf[i]] {
+			i++
+			for i < r.w && plainAttr[r.buf[i]] {
+				i++
+			}
+			b = append(b, r.buf[r.r:i]...)
+			r.r = i
+		}
 		c, err := r.next()
 		if err != nil {
 			return "", inElement(err)
@@ -566,12 +593,25 @@ func (r *Reader) element(depth int) (*Element, error) {
 	text := r.text[:0]
 	flush := func() {
 		if len(text) > 0 {
+			if el.Children == nil {
+				el.Children = make([]Node, 0, 4)
+			}
 			el.Children = append(el.Children, Node{Text: string(text)})
 			text = text[:0]
 		}
 	}
 	brackets := 0 // consecutive ']' in character data, to refuse "]]>"
 	for {
+		// Fast path: copy a run of plain text straight from the buffer.
+		if i := r.r; i < r.w && plainText[r.buf[i]] {
+			i++
+			for i < r.w && plainText[r.buf[i]] {
+				i++
+			}
+			text = append(text, r.buf[r.r:i]...)
+			r.r = i
+			brackets = 0
+		}
 		c, err := r.next()
 		if err != nil {
 			return nil, inElement(err)
@@ -645,6 +685,9 @@ func (r *Reader) element(depth int) (*Element, error) {
 			if err != nil {
 				return nil, err
 			}
+			if el.Children == nil {
+				el.Children = make([]Node, 0, 4)
+			}
 			el.Children = append(el.Children, Node{Elem: child})
 			text = r.text[:0]
 		}
@@ -710,6 +753,26 @@ func qn(prefix, local string) string {
 	return prefix + ":" + local
 }
 
+// Byte classes for the fast paths: bytes that need no further look.
+var plainText, plainAttr, asciiName [256]bool
+
+func init() {
+	for c := 0x20; c < 0x80; c++ {
+		switch c {
+		case '<', '&', ']', '>':
+		default:
+			plainText[c] = true
+		}
+		switch c {
+		case '<', '&', '\'', '"':
+		default:
+			plainAttr[c] = true
+		}
+		asciiName[c] = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.'
+	}
+	plainText['\n'], plainText['\t'] = true, true
+}
+
 // Header is a stream header (RFC 6120 §4.7).
 type Header struct {
 	Name Name
@@ -748,7 +811,7 @@ func (r *Reader) ReadHeader() (*Header, error) {
 
 func (r *Reader) readHeader() (*Header, error) {
 	r.scope = r.scope[:0]
-	r.limit, r.size = true, 0
+	r.limit, r.start = true, r.base+int64(r.r)
 	c, err := r.next()
 	if err != nil {
 		return nil, err
@@ -918,7 +981,7 @@ func (r *Reader) nextElement() (*Element, error) {
 		default:
 			return nil, r.syntax(NotWellFormed, "character data at stream level")
 		}
-		r.limit, r.size = true, 1
+		r.limit, r.start = true, r.base+int64(r.r)-1
 		if c, err = r.next(); err != nil {
 			return nil, inElement(err)
 		}
@@ -951,7 +1014,14 @@ func (r *Reader) nextElement() (*Element, error) {
 			return nil, r.syntax(RestrictedXML, "processing instructions are not allowed")
 		}
 		r.back()
-		return r.element(1)
+		el, err := r.element(1)
+		if err == nil {
+			err = r.checkSize()
+		}
+		if err != nil {
+			return nil, err
+		}
+		return el, nil
 	}
 }
 
