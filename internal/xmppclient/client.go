@@ -112,7 +112,7 @@ type Client struct {
 	// Set once the background reader runs.
 	readerOn bool
 	pending  map[string]chan Stanza
-	inbox    []Stanza
+	inbox    inbox
 	inboxSig chan struct{}
 	done     chan struct{}
 }

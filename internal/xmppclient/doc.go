@@ -55,7 +55,10 @@
 // Recv and RecvMatch return received stanzas (messages, presences, roster
 // pushes) as Stanza values holding the raw XML and the decoded tokens
 // (Stanza.Decode, Stanza.Body, Stanza.Err). A Recv that times out leaves a
-// bound session usable.
+// bound session usable. Unread stanzas wait in a queue (at most 100000; the
+// oldest are dropped beyond) where Recv takes the first in constant time
+// and a waiting RecvMatch tests each arriving stanza once, so thousands of
+// unread stanzas cost no more per stanza than a few.
 //
 // Typed helpers: RegistrationForm, Register, RegisterForm, ChangePassword,
 // Unregister (XEP-0077); DiscoInfo, DiscoItems (XEP-0030); GetVCard,

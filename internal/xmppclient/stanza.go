@@ -117,7 +117,7 @@ func (c *Client) RecvMatch(ctx context.Context, match func(Stanza) bool) (Stanza
 	}
 	if c.getState() < stateBound {
 		// Before a session exists, read synchronously.
-		if s, ok := c.popInbox(match); ok {
+		if s, ok, _ := c.popInbox(match, 0); ok {
 			return s, nil
 		}
 		for {
@@ -134,14 +134,19 @@ func (c *Client) RecvMatch(ctx context.Context, match func(Stanza) bool) (Stanza
 	if err := c.startReader(); err != nil {
 		return Stanza{}, err
 	}
+	// Stanzas a look has tested are not tested again while waiting: only
+	// those that arrived since (from) are.
+	var from uint64
 	for {
-		if s, ok := c.popInbox(match); ok {
+		s, ok, next := c.popInbox(match, from)
+		if ok {
 			return s, nil
 		}
+		from = next
 		select {
 		case <-c.inboxSig:
 		case <-c.done:
-			if s, ok := c.popInbox(match); ok {
+			if s, ok, _ := c.popInbox(match, from); ok {
 				return s, nil
 			}
 			return Stanza{}, c.Err()
@@ -151,16 +156,9 @@ func (c *Client) RecvMatch(ctx context.Context, match func(Stanza) bool) (Stanza
 	}
 }
 
-// maxInbox bounds the stanzas queued for Recv; beyond it the oldest are
-// dropped (a test that never reads must not exhaust memory).
-const maxInbox = 100000
-
 func (c *Client) pushInbox(s Stanza) {
 	c.mu.Lock()
-	if len(c.inbox) >= maxInbox {
-		c.inbox = c.inbox[1:]
-	}
-	c.inbox = append(c.inbox, s)
+	c.inbox.push(s)
 	c.mu.Unlock()
 	select {
 	case c.inboxSig <- struct{}{}:
@@ -168,16 +166,12 @@ func (c *Client) pushInbox(s Stanza) {
 	}
 }
 
-func (c *Client) popInbox(match func(Stanza) bool) (Stanza, bool) {
+// popInbox takes the first queued stanza from sequence number from on that
+// match accepts; see inbox.take.
+func (c *Client) popInbox(match func(Stanza) bool, from uint64) (Stanza, bool, uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for i, s := range c.inbox {
-		if match == nil || match(s) {
-			c.inbox = append(c.inbox[:i:i], c.inbox[i+1:]...)
-			return s, true
-		}
-	}
-	return Stanza{}, false
+	return c.inbox.take(match, from)
 }
 
 // IQ sends an iq of type typ ("get" or "set") to to ("" = the account's

@@ -525,10 +525,12 @@ func (c *Client) QueryArchive(ctx context.Context, to string) (ArchiveResult, er
 	}
 	// The results arrive before the iq result (XEP-0313 §4.2); collect
 	// those already queued.
+	var from uint64
 	for {
-		s, ok := c.popInbox(func(s Stanza) bool {
+		s, ok, next := c.popInbox(func(s Stanza) bool {
 			return s.Name.Local == "message" && strings.Contains(s.Raw, queryID)
-		})
+		}, from)
+		from = next
 		if !ok {
 			break
 		}
