@@ -88,6 +88,9 @@ func checkNoClientIP(ctx context.Context, e *Env) error {
 	}
 	local := e.local
 	seen := e.addressNeedles(ctx, local)
+	if len(seen) == 0 {
+		return fmt.Errorf("the target cannot say which address the server sees for this client")
+	}
 	e.Observe("client addresses searched", true, "%s (the spec's own address and what the server sees of it), each in %d forms", names(seen), len(seen[0].Forms))
 
 	// A failed login from another address: the log control (a server that

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -45,7 +46,9 @@ func (e *Env) Client(ctx context.Context, extra ...xmppclient.Option) (*xmppclie
 // Session logs a in (SASL and bind) over a fresh stream.
 func (e *Env) Session(ctx context.Context, a target.Account, extra ...xmppclient.Option) (*xmppclient.Client, error) {
 	e.Transcript.AddSecret(a.Password)
-	c, err := e.Client(ctx, extra...)
+	// SCRAM first; PLAIN (over TLS) only for a server offering nothing else.
+	mechs := xmppclient.WithMechanisms(append(slices.Clone(xmppclient.DefaultMechanisms), "SCRAM-SHA-512", "PLAIN")...)
+	c, err := e.Client(ctx, append([]xmppclient.Option{mechs}, extra...)...)
 	if err != nil {
 		return nil, err
 	}

@@ -61,7 +61,11 @@ func TestConformance(t *testing.T) {
 	if c := os.Getenv("XMPPCHECK_CLAIMS"); c != "" {
 		claims = []string{c}
 	}
-	r, err := prepare(Config{Policy: pol, Target: tg, Claims: claims})
+	cfg := Config{Policy: pol, Target: tg, Claims: claims}
+	if testing.Verbose() {
+		cfg.Progress, cfg.Verbose = os.Stdout, true
+	}
+	r, err := prepare(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

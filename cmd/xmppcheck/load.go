@@ -393,6 +393,9 @@ func progressBars(w io.Writer, l *loadgen.Live, done <-chan struct{}) func() {
 		for {
 			select {
 			case <-done:
+				sessions.SetCurrent(l.Count(stats.Sessions))
+				sent.SetCurrent(l.Count(stats.Sent))
+				recv.SetCurrent(l.Count(stats.Completed))
 				sessions.SetTotal(-1, true)
 				sent.SetTotal(-1, true)
 				recv.SetTotal(-1, true)
