@@ -88,6 +88,9 @@ func checkNoClientIP(ctx context.Context, e *Env) error {
 	}
 	local := e.local
 	seen := e.addressNeedles(ctx, local)
+	if len(seen) == 0 {
+		return fmt.Errorf("the target cannot say which address the server sees for this client")
+	}
 	e.Observe("client addresses searched", true, "%s (the spec's own address and what the server sees of it), each in %d forms", names(seen), len(seen[0].Forms))
 
 	// A failed login from another address: the log control (a server that
@@ -376,26 +379,39 @@ func checkSCRAMStorage(ctx context.Context, e *Env) error {
 	if err != nil {
 		return err
 	}
-	var rec *evidence.Credential
-	for i := range creds {
-		if creds[i].User == a.User {
-			rec = &creds[i]
+	var mine []evidence.Credential
+	for _, c := range creds {
+		if c.User == a.User {
+			mine = append(mine, c)
 		}
 	}
-	if rec == nil {
+	if len(mine) == 0 {
 		return fmt.Errorf("positive control failed: no %s credential record of %s among %d record(s) in %d file(s)", format, a.User, len(creds), len(data.Files))
 	}
-	e.Observe("credential record found (control)", true, "%s in %s", a.User, rec.File)
-	if rec.Plaintext {
-		e.Observe("credential record", false, "holds the password itself (fields: %s)", strings.Join(rec.Fields, ", "))
-	} else {
-		ok, err := rec.Verify(a.Password, h)
+	e.Observe("credential records found (control)", true, "%d record(s) of %s in %s", len(mine), a.User, mine[0].File)
+	hasPolicyHash := false
+	for _, rec := range mine {
+		name := "record"
+		if rec.Hash != "" {
+			name = "SCRAM-" + rec.Hash + " record"
+		}
+		if rec.Plaintext {
+			e.Observe(name, false, "holds the password itself (fields: %s)", strings.Join(rec.Fields, ", "))
+			continue
+		}
+		hh := rec.Hash
+		if hh == "" {
+			hh = h
+		}
+		hasPolicyHash = hasPolicyHash || hh == h
+		ok, err := rec.Verify(a.Password, hh)
 		if err != nil {
 			return err
 		}
-		e.Observe("StoredKey and ServerKey recomputed from the password", ok, "%s", map[bool]string{true: fmt.Sprintf("match (SCRAM-%s, salt %d bytes, %d iterations)", h, len(rec.Salt), rec.Iterations), false: "do NOT match the record"}[ok])
-		e.Observe("iteration count", rec.Iterations >= minIter, "%d (policy minimum %d)", rec.Iterations, minIter)
+		e.Observe(name+": StoredKey and ServerKey recomputed from the password", ok, "%s", map[bool]string{true: fmt.Sprintf("match (salt %d bytes, %d iterations)", len(rec.Salt), rec.Iterations), false: "do NOT match the record"}[ok])
+		e.Observe(name+": iteration count", rec.Iterations >= minIter, "%d (policy minimum %d)", rec.Iterations, minIter)
 	}
+	e.Observe("a SCRAM-"+h+" record at rest", hasPolicyHash, "%s", map[bool]string{true: "present", false: "absent: the keys are not stored for the policy's hash"}[hasPolicyHash])
 	pw := evidence.PasswordNeedle(a.Password)
 	e.ObserveHits("the password in the stored data", data.Find(pw), fmt.Sprintf("in none of %d forms", len(pw.Forms)))
 	logs, err := e.Target.Logs(ctx)

@@ -173,6 +173,9 @@ func checkRegistrationMinimal(ctx context.Context, e *Env) error {
 	case errors.As(err, &se) && len(unresolved) > 0:
 		e.Observe("registering with "+strings.Join(required, " and ")+" only", false, "refused (%s/%s): %s is in fact required", se.Type, se.Condition, strings.Join(unresolved, ", "))
 		return nil
+	case errors.As(err, &se) && e.failed():
+		e.Observe("registering with "+strings.Join(required, " and ")+" only", false, "refused (%s/%s): the form's demands are real", se.Type, se.Condition)
+		return nil
 	case errors.As(err, &se):
 		return notTestablef("registration with %s only is refused (%s/%s): cannot tell whether more data is demanded", strings.Join(required, " and "), se.Type, se.Condition)
 	case err != nil:
@@ -205,7 +208,7 @@ func checkRegistrationRateLimited(ctx context.Context, e *Env) error {
 	window := e.Claim.Params.Duration("window")
 	for i := 1; i <= max+1; i++ {
 		a := target.Account{User: UniqueName("reg-rate"), Password: UniqueName("pw"), Created: true}
-		err := e.Register(ctx, a.User, a.Password)
+		err := e.RegisterFilling(ctx, a.User, a.Password)
 		var se *xmppclient.StanzaError
 		switch {
 		case err == nil && i <= max:
@@ -299,7 +302,7 @@ func checkBruteForce(ctx context.Context, e *Env) error {
 // min_entropy_bits of randomness (estimated over many slots), and no URL
 // above a slot lists other slots (XEP-0363 §5, §11).
 func checkUploadURLs(ctx context.Context, e *Env) error {
-	const slots = 64
+	const slots = 128
 	a, err := e.Account(ctx, "upload")
 	if err != nil {
 		return err
@@ -340,7 +343,7 @@ func checkUploadURLs(ctx context.Context, e *Env) error {
 		}
 		return err
 	}
-	if err := put(ctx, hc, first, body); err != nil {
+	if err := put(ctx, hc, first, "image/jpeg", body); err != nil {
 		return err
 	}
 	got, code, err := get(ctx, hc, first.GetURL)
@@ -394,13 +397,13 @@ func containsSub(subs []string, s string) bool {
 	return false
 }
 
-func put(ctx context.Context, hc *http.Client, s xmppclient.UploadSlot, body string) error {
+func put(ctx context.Context, hc *http.Client, s xmppclient.UploadSlot, contentType, body string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPut, s.PutURL, strings.NewReader(body))
 	if err != nil {
 		return err
 	}
 	req.ContentLength = int64(len(body))
-	req.Header.Set("Content-Type", "image/jpeg")
+	req.Header.Set("Content-Type", contentType)
 	for k, v := range s.PutHeaders {
 		req.Header.Set(k, v)
 	}

@@ -4,9 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/xmppcheck/xmppcheck/conformance/evidence"
 	"github.com/xmppcheck/xmppcheck/conformance/report"
 	"github.com/xmppcheck/xmppcheck/conformance/target"
 	"github.com/xmppcheck/xmppcheck/internal/fakexmpp"
@@ -19,6 +22,27 @@ import (
 type fakeXMPPTarget struct {
 	fakeTarget
 	srv *fakexmpp.Server
+	// storeTimes makes the synthetic store (see Data) hold the time of
+	// its reading, as a "last login" record.
+	storeTimes bool
+	users      []string
+}
+
+// Data is a synthetic plaintext store naming every account (and, with
+// storeTimes, a last-login time): a test double for the evidence claims.
+func (f *fakeXMPPTarget) Data(context.Context) (*evidence.Corpus, error) {
+	c := evidence.NewCorpus(0)
+	f.mu.Lock()
+	body := "accounts: " + strings.Join(f.users, ", ") + "\n"
+	f.mu.Unlock()
+	if f.storeTimes {
+		body += fmt.Sprintf("last_login=%d\n", time.Now().Unix())
+	}
+	return c, c.Add("data:store.txt", []byte(body))
+}
+
+func (f *fakeXMPPTarget) Logs(context.Context) (*evidence.Corpus, error) {
+	return evidence.NewCorpus(0), nil
 }
 
 func startFakeXMPP(t *testing.T, opts ...fakexmpp.Option) *fakeXMPPTarget {
@@ -45,6 +69,9 @@ func (f *fakeXMPPTarget) NewAccount(ctx context.Context, hint string) (target.Ac
 }
 
 func (f *fakeXMPPTarget) CreateAccount(_ context.Context, a target.Account) error {
+	f.mu.Lock()
+	f.users = append(f.users, a.User+"@localhost")
+	f.mu.Unlock()
 	return f.srv.AddUser(a.User, a.Password)
 }
 
@@ -81,5 +108,22 @@ func TestRegistrationDataForm(t *testing.T) {
 	res := checkOne(t, tg, spec.RegistrationMinimalData, 10*time.Second)
 	if res.Verdict != report.Pass {
 		t.Fatalf("%s: %s\n%s", res.Verdict, res.Reason, res.Transcript)
+	}
+}
+
+// TestNoConnectionTimesFails: fakexmpp answers XEP-0012 last activity, and
+// a store keeping a last-login time is caught by the storage scan.
+func TestNoConnectionTimesFails(t *testing.T) {
+	for _, storeTimes := range []bool{false, true} {
+		tg := startFakeXMPP(t)
+		tg.caps[spec.CapEvidence] = true
+		tg.storeTimes = storeTimes
+		res := checkOne(t, tg, spec.PrivacyNoConnectionTimes, 20*time.Second)
+		if res.Verdict != report.Fail || !strings.Contains(res.Reason, "XEP-0012") {
+			t.Fatalf("storeTimes=%v: %s (%s)\n%v", storeTimes, res.Verdict, res.Reason, res.Evidence)
+		}
+		if got := strings.Contains(res.Reason, "session times in the stored data"); got != storeTimes {
+			t.Errorf("storeTimes=%v: stored time detected=%v: %s", storeTimes, got, res.Reason)
+		}
 	}
 }

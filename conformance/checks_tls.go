@@ -202,7 +202,7 @@ func checkTLSRequired(ctx context.Context, e *Env) error {
 		return fmt.Errorf("the same credentials fail after STARTTLS, so the plaintext refusal proves nothing: %w", err)
 	}
 	lc.Close()
-	e.Observe("the same credentials after STARTTLS (control)", true, "login succeeded over TLS %s", tls.VersionName(lc.TLSState.Version))
+	e.Observe("the same credentials after STARTTLS (control)", true, "login succeeded over %s", tls.VersionName(lc.TLSState.Version))
 	return nil
 }
 

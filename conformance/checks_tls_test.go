@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"crypto/tls"
+	"fmt"
 	"net"
 	"regexp"
 	"strings"
@@ -111,6 +112,37 @@ func TestHostileServers(t *testing.T) {
 						t.Errorf("%s: reason %q lacks %q", id, res.Reason, tt.want)
 					}
 				case <-time.After(time.Minute): // a hang, not a timing assertion
+					t.Fatalf("%s: the check hung", id)
+				}
+			}
+		})
+	}
+}
+
+// TestHostileServersEveryClaim: against each hostile server every claim
+// ends in error or not-testable — never a pass, never a fail, never a hang.
+func TestHostileServersEveryClaim(t *testing.T) {
+	modes := map[string]fakeserver.Mode{"silent": fakeserver.Silent, "garbage": fakeserver.Garbage, "drops TLS": fakeserver.DropTLS}
+	for name, mode := range modes {
+		t.Run(name, func(t *testing.T) {
+			addr := fakeserver.Start(t, fakeserver.WithMode(mode)).Addr()
+			tg := &fakeTarget{
+				addrs: target.Addrs{C2S: addr, C2STLS: addr, S2S: addr, HTTP: addr},
+				caps:  map[spec.Capability]bool{spec.CapAccounts: true, spec.CapEvidence: true, spec.CapClock: true},
+			}
+			for i := range 20 {
+				tg.accounts = append(tg.accounts, target.Account{User: fmt.Sprintf("u%d", i), Password: "hunter2-x"})
+			}
+			for _, id := range spec.ClaimIDs() {
+				tg.next = 0
+				done := make(chan report.Result, 1)
+				go func() { done <- checkOne(t, tg, id, 2*time.Second) }()
+				select {
+				case res := <-done:
+					if res.Verdict != report.Error && res.Verdict != report.NotTestable {
+						t.Errorf("%s: verdict %s (%s), want error", id, res.Verdict, res.Reason)
+					}
+				case <-time.After(2 * time.Minute): // a hang, not a timing assertion
 					t.Fatalf("%s: the check hung", id)
 				}
 			}

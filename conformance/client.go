@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -45,7 +46,9 @@ func (e *Env) Client(ctx context.Context, extra ...xmppclient.Option) (*xmppclie
 // Session logs a in (SASL and bind) over a fresh stream.
 func (e *Env) Session(ctx context.Context, a target.Account, extra ...xmppclient.Option) (*xmppclient.Client, error) {
 	e.Transcript.AddSecret(a.Password)
-	c, err := e.Client(ctx, extra...)
+	// SCRAM first; PLAIN (over TLS) only for a server offering nothing else.
+	mechs := xmppclient.WithMechanisms(append(slices.Clone(xmppclient.DefaultMechanisms), "SCRAM-SHA-512", "PLAIN")...)
+	c, err := e.Client(ctx, append([]xmppclient.Option{mechs}, extra...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -75,6 +78,44 @@ func (e *Env) Register(ctx context.Context, user, password string) error {
 	}
 	defer c.Close(ctx)
 	return c.Register(ctx, user, password, nil)
+}
+
+// RegisterFilling registers user on a fresh stream, answering whatever
+// the form requires (placeholder values for fields beyond username and
+// password): for tests whose subject is not the form itself.
+func (e *Env) RegisterFilling(ctx context.Context, user, password string) error {
+	e.Transcript.AddSecret(password)
+	c, err := e.Client(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close(ctx)
+	rf, err := c.RegistrationForm(ctx)
+	if err != nil {
+		return err
+	}
+	placeholder := func(name string) string {
+		if name == "email" {
+			return "xmppcheck@example.invalid"
+		}
+		return "xmppcheck"
+	}
+	if rf.Form != nil {
+		values := map[string]string{"username": user, "password": password}
+		for _, f := range rf.FormFields {
+			if _, ok := values[f.Var]; !ok && f.Required && f.Type != "hidden" && f.Type != "fixed" {
+				values[f.Var] = placeholder(f.Var)
+			}
+		}
+		return c.RegisterForm(ctx, values)
+	}
+	extra := map[string]string{}
+	for _, f := range rf.Fields {
+		if f != "username" && f != "password" {
+			extra[f] = placeholder(f)
+		}
+	}
+	return c.Register(ctx, user, password, extra)
 }
 
 // HTTPClient fetches upload URLs. Whatever host a URL names, it connects

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"strings"
+	"regexp"
 	"sync"
 	"testing"
 	"time"
@@ -64,6 +64,8 @@ func (f *fakeTarget) Advance(context.Context, time.Duration) error {
 }
 func (f *fakeTarget) Now() time.Time { return time.Now() }
 
+var testPassword = regexp.MustCompile(`hunter2-[0-9a-z-]+|\bpw-[0-9a-f]{10,}|new-owner-pw-[0-9a-f]+|not-a-password-[0-9a-f]+`)
+
 func defaultPolicy(t testing.TB) *spec.Policy {
 	t.Helper()
 	p, err := policies.LoadDefault()
@@ -83,8 +85,18 @@ func checkOne(t *testing.T, tg target.Target, id spec.ClaimID, timeout time.Dura
 	ctx, cancel := context.WithTimeout(context.Background(), 2*timeout+5*time.Second)
 	defer cancel()
 	res := checkClaim(ctx, r, id)
-	if strings.Contains(res.Transcript, "hunter2-") {
-		t.Errorf("%s: transcript holds a test password", id)
+	// Test passwords: "hunter2-…" (fake targets), "pw-<hex>" (embedded and
+	// container targets), UniqueName("pw"), "new-owner-pw-…",
+	// "not-a-password-…".
+	text := res.Transcript
+	for _, e := range res.Evidence {
+		text += e.Observed
+		for _, h := range e.Hits {
+			text += h.Context
+		}
+	}
+	if m := testPassword.FindString(text); m != "" {
+		t.Errorf("%s: transcript or evidence holds a test password (%s…)", id, m[:6])
 	}
 	return res
 }

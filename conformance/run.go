@@ -101,14 +101,15 @@ func Select(pol *spec.Policy, selectors []string) ([]spec.ClaimID, error) {
 
 // run is the state of the one run of this process, read by the specs.
 type run struct {
-	cfg      Config
-	selected map[spec.ClaimID]bool
-	mu       sync.Mutex
-	results  map[spec.ClaimID]report.Result
-	specs    []string // the selected specs (SpecList lines)
-	allSpecs []string // every spec of the suite
-	started  bool
-	startErr error
+	cfg       Config
+	selected  map[spec.ClaimID]bool
+	mu        sync.Mutex
+	results   map[spec.ClaimID]report.Result
+	specs     []string // the selected specs (SpecList lines)
+	allSpecs  []string // every spec of the suite
+	started   bool
+	startErr  error
+	specsSeen int
 }
 
 var (

@@ -41,19 +41,24 @@ type Config struct {
 	Target   Target
 	Accounts []Account // all accounts of the run (every shard's); see GenerateAccounts
 
-	Users       int                // simulated users of the whole run (default len(Accounts))
-	Rate        float64            // operations per second of the whole run: messages, logins, presence updates
-	Duration    time.Duration      // length of the measured (sending) phase; required
-	MaxOps      int64              // bound on operations of the whole run (0: Rate×Duration)
-	Ramp        time.Duration      // spread setup logins over this time (0: as fast as MaxInflight allows)
-	Drain       time.Duration      // after the last send, wait this long at most for deliveries (default 5s)
-	PayloadSize int                // bytes of filler in message bodies (default 64)
-	RosterSize  int                // presence: contacts per user (default 10)
-	Hold        time.Duration      // login: keep each session this long before closing (default 0)
-	MaxInflight int                // login and setup: concurrent logins at most (default 1000)
-	Late        time.Duration      // a start later than this after its schedule is a late start (default 5ms)
-	Timeout     time.Duration      // every network read/write and login step (default 10s)
-	Mix         map[string]float64 // mixed: weights of chat, presence, login (default chat 70, presence 20, login 10)
+	Users       int           // simulated users of the whole run (default len(Accounts))
+	Rate        float64       // operations per second of the whole run: messages, logins, presence updates
+	Duration    time.Duration // length of the measured (sending) phase; required
+	MaxOps      int64         // bound on operations of the whole run (0: Rate×Duration)
+	Ramp        time.Duration // spread setup logins over this time (0: as fast as MaxInflight allows)
+	Drain       time.Duration // after the last send, wait this long at most for deliveries (default 5s)
+	PayloadSize int           // bytes of filler in message bodies (default 64)
+	RosterSize  int           // presence: contacts per user (default 10)
+	Hold        time.Duration // login: keep each session this long before closing (default 0)
+	MaxInflight int           // login and setup: concurrent logins at most (default 1000)
+	Late        time.Duration // a start later than this after its schedule is a late start (default 5ms)
+	Timeout     time.Duration // every network read/write and login step (default 10s)
+	// PaceTick, if set, makes the pacing workers sleep at least this long
+	// between wake-ups and send everything due at each wake-up: fewer
+	// wake-ups (less CPU) for at most PaceTick of extra send lag, which is
+	// measured (send_lag) and counted in every latency.
+	PaceTick time.Duration
+	Mix      map[string]float64 // mixed: weights of chat, presence, login (default chat 70, presence 20, login 10)
 
 	Shard, Shards int // this process runs shard Shard of Shards (default 0 of 1)
 

@@ -20,6 +20,9 @@ func (r *runner) pace(ctx context.Context, start time.Time, rate float64, total 
 		return start
 	}
 	workers := int(rate/2000) + 1
+	if r.cfg.PaceTick > 0 {
+		workers = int(rate/20000) + 1
+	}
 	workers = min(workers, 2*runtime.GOMAXPROCS(0), int(total))
 	lagID := r.m[MetricLag]
 	var wg sync.WaitGroup
@@ -30,6 +33,7 @@ func (r *runner) pace(ctx context.Context, start time.Time, rate float64, total 
 			for k := int64(w); k < total; k += int64(workers) {
 				sched := start.Add(time.Duration(float64(k) * float64(time.Second) / rate))
 				if d := time.Until(sched); d > 0 {
+					d = max(d, r.cfg.PaceTick)
 					if d > 50*time.Millisecond {
 						sleepCtx(ctx, d)
 					} else {

@@ -146,3 +146,23 @@ func TestShardRange(t *testing.T) {
 		}
 	}
 }
+
+func TestMixed(t *testing.T) {
+	target, accts, _ := fakeTarget(t, 40)
+	res := run(t, loadgen.Config{
+		Scenario: "mixed", Target: target, Accounts: accts, Rate: 200, Duration: time.Second,
+		RosterSize: 3, Mix: map[string]float64{"chat": 50, "presence": 30, "login": 20}, Drain: 10 * time.Second,
+	})
+	c := res.Counters
+	if c[stats.Errors] != 0 || c[stats.Completed] != c[stats.Expected] || c[stats.Scheduled] != 200 {
+		t.Fatalf("counters %v errors %v", c, res.Errors)
+	}
+	for _, m := range []string{loadgen.MetricMessage, loadgen.MetricPresence, loadgen.MetricLogin} {
+		if res.Metrics[m] == nil || res.Metrics[m].Count == 0 {
+			t.Errorf("mixed run has no %s measurements", m)
+		}
+	}
+	if want := int64(100 + 60*3 + 40); c[stats.Expected] != want {
+		t.Errorf("expected %d deliveries, want %d (100 messages, 60 broadcasts to 3 contacts, 40 logins)", c[stats.Expected], want)
+	}
+}

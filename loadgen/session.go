@@ -31,6 +31,7 @@ type session struct {
 	g    *group
 
 	wmu  sync.Mutex
+	wdl  time.Time // the write deadline in force (guarded by wmu)
 	dead atomic.Bool
 
 	approvals  atomic.Int32 // presence: subscriptions approved to us
@@ -96,7 +97,13 @@ func (s *session) write(b []byte) error {
 		return errSessionDown
 	}
 	s.wmu.Lock()
-	s.conn.SetWriteDeadline(time.Now().Add(s.r.cfg.Timeout))
+	// Every write has a deadline between Timeout/2 and Timeout from its
+	// start; it is moved only when less than half is left, which saves a
+	// runtime timer update on most writes.
+	if now := time.Now(); s.wdl.Sub(now) < s.r.cfg.Timeout/2 {
+		s.wdl = now.Add(s.r.cfg.Timeout)
+		s.conn.SetWriteDeadline(s.wdl)
+	}
 	_, err := s.conn.Write(b)
 	s.wmu.Unlock()
 	if err != nil {

@@ -39,7 +39,14 @@ func startUpload(h host.Host, addr string) (host.Component, error) {
 	if cfg.uploadURL != "" {
 		copts = append(copts, upload.WithPublicURL(cfg.uploadURL))
 	}
-	c, err := upload.NewComponent(h, addr, filepath.Join(cfg.dataDir, "upload"), copts)
+	var opts []upload.Option
+	if cfg.uploadMaxSize > 0 {
+		opts = append(opts, upload.WithMaxFileSize(cfg.uploadMaxSize))
+	}
+	if cfg.uploadQuota > 0 {
+		opts = append(opts, upload.WithQuota(cfg.uploadQuota))
+	}
+	c, err := upload.NewComponent(h, addr, filepath.Join(cfg.dataDir, "upload"), copts, opts...)
 	if err != nil {
 		return nil, err
 	}

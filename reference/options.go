@@ -53,6 +53,8 @@ type config struct {
 	s2sHosts                 map[string]string // domain → host:port
 	s2sStaticOnly            bool
 	uploadURL                string
+	uploadMaxSize            int64
+	uploadQuota              int64
 }
 
 // Option configures a Server.
@@ -100,6 +102,13 @@ func WithS2SStaticHostsOnly() Option { return func(c *config) { c.s2sStaticOnly 
 // ("https://upload.example.org:5443") when the listener's address is not
 // what clients should use.
 func WithUploadURL(u string) Option { return func(c *config) { c.uploadURL = u } }
+
+// WithUploadLimits sets the largest file a slot is issued for and the bytes
+// one user may hold in files and open slots (defaults 100 MiB and 1 GiB);
+// zero keeps a default.
+func WithUploadLimits(maxFileSize, quota int64) Option {
+	return func(c *config) { c.uploadMaxSize, c.uploadQuota = maxFileSize, quota }
+}
 
 // WithHTTPAddr sets the HTTP File Upload listener (default off).
 func WithHTTPAddr(a string) Option { return func(c *config) { c.http = a } }

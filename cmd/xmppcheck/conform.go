@@ -144,7 +144,11 @@ func runConform(cmd *cobra.Command, f conformFlags) error {
 	if rep == nil {
 		return usageErr("conform: %v", runErr)
 	}
-	if err := report.WriteConsole(stdout, rep, report.WithColor(!f.noColor && isTerminal(stdout)), report.WithVerbose(f.verbose)); err != nil {
+	console := stdout
+	if f.out.toStdout() { // a report on standard output: the table goes to standard error
+		console = stderr
+	}
+	if err := report.WriteConsole(console, rep, report.WithColor(!f.noColor && isTerminal(console)), report.WithVerbose(f.verbose)); err != nil {
 		return usageErr("%v", err)
 	}
 	if err := f.out.write(rep, stdout); err != nil {

@@ -94,6 +94,8 @@ func TestConformRemoteExitCodes(t *testing.T) {
 			0, []string{"1 not-testable"}, nil},
 		{"silent server is an error", []string{"--remote", silent.Addr().String(), "--domain", "localhost", "--claims", "tls.*", "--io-timeout", "300ms", "--timeout", "5s"},
 			2, []string{"error", "no response"}, nil},
+		{"JSON on standard output", []string{"--remote", weak.Addr(), "--domain", "localhost", "--claims", "tls.c2s-min-version", "--json", "-"},
+			1, []string{`"schema": "xmppcheck.report/v1"`}, []string{"accepted below the floor"}},
 		{"unknown claim", []string{"--claims", "tls.c2s-requird"}, 2, nil, []string{`did you mean "tls.c2s-required"`}},
 		{"remote without domain", []string{"--remote", good.Addr()}, 2, nil, []string{"--remote needs --domain"}},
 		{"two targets", []string{"--remote", good.Addr(), "--domain", "d", "--target", "prosody"}, 2, nil, []string{"only one of"}},

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -42,6 +43,8 @@ type loadFlags struct {
 	thresholds                                  []string
 	progress                                    string
 	verbose                                     bool
+	cpuProfile                                  string
+	paceTick                                    time.Duration
 }
 
 func newLoadCmd() *cobra.Command {
@@ -125,6 +128,8 @@ exactly with 'xmppcheck load merge'), --csv (per-second series) and --html
 	fl.StringArrayVar(&f.thresholds, "threshold", nil, "pass/fail expression, repeatable: 'p99<50ms', 'login.p99<500ms', 'errors<0.1%', 'lost==0', 'late<1%', 'rate>=9000'")
 	fl.StringVar(&f.progress, "progress", "auto", "live progress bars on stderr: auto (when stderr is a terminal), always, never")
 	fl.BoolVar(&f.verbose, "verbose", false, "log connection-level events to stderr")
+	fl.DurationVar(&f.paceTick, "pace-tick", 0, "let pacing workers wake at most once per this interval and send all that is due (less CPU at high rates; the added send lag is measured and counted in latency); 0 wakes for every operation")
+	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the run (setup to teardown) to this file")
 	cmd.AddCommand(newLoadMergeCmd())
 	return cmd
 }
@@ -162,7 +167,7 @@ func runLoad(cmd *cobra.Command, scenario string, f *loadFlags) error {
 	cfg := loadgen.Config{
 		Scenario: scenario, Users: f.users, Rate: f.rate, Duration: f.duration, MaxOps: f.maxMessages,
 		Ramp: f.ramp, Drain: f.drain, PayloadSize: f.size, RosterSize: f.rosterSize, Hold: f.hold,
-		MaxInflight: f.maxInflight, Late: f.late, Timeout: f.timeout, Shard: shard, Shards: shards,
+		MaxInflight: f.maxInflight, Late: f.late, Timeout: f.timeout, Shard: shard, Shards: shards, PaceTick: f.paceTick,
 	}
 	if scenario == "mixed" {
 		if cfg.Mix, err = loadgen.ParseMix(f.mix); err != nil {
@@ -281,6 +286,16 @@ func runLoad(cmd *cobra.Command, scenario string, f *loadFlags) error {
 		fmt.Fprintf(stderr, "load %s: %d users, %.0f ops/s for %s (shard %d/%d)…\n", scenario, cfg.Users, cfg.Rate, cfg.Duration, shard, shards)
 	}
 
+	if f.cpuProfile != "" {
+		pf, err := os.Create(f.cpuProfile)
+		if err != nil {
+			return usageErr("--cpuprofile: %v", err)
+		}
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return usageErr("--cpuprofile: %v", err)
+		}
+		defer func() { pprof.StopCPUProfile(); pf.Close() }()
+	}
 	res, runErr := loadgen.Run(ctx, cfg)
 	if stopBars != nil {
 		close(barsDone)
@@ -378,6 +393,9 @@ func progressBars(w io.Writer, l *loadgen.Live, done <-chan struct{}) func() {
 		for {
 			select {
 			case <-done:
+				sessions.SetCurrent(l.Count(stats.Sessions))
+				sent.SetCurrent(l.Count(stats.Sent))
+				recv.SetCurrent(l.Count(stats.Completed))
 				sessions.SetTotal(-1, true)
 				sent.SetTotal(-1, true)
 				recv.SetTotal(-1, true)

@@ -27,6 +27,11 @@ func (o *outputs) any() bool {
 	return o.junit != "" || o.json != "" || o.html != "" || o.markdown != ""
 }
 
+// toStdout reports whether a report goes to standard output ("-").
+func (o *outputs) toStdout() bool {
+	return o.junit == "-" || o.json == "-" || o.html == "-" || o.markdown == "-"
+}
+
 // write renders r into every requested file. Files are written whole or
 // not at all (a temporary file renamed into place).
 func (o *outputs) write(r *report.Report, stdout io.Writer) error {

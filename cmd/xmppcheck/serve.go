@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -28,6 +30,7 @@ func newServeCmd() *cobra.Command {
 		s2sHosts                                         []string
 		s2sStaticOnly                                    bool
 		uploadURL                                        string
+		uploadMaxSize, uploadQuota                       string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -135,6 +138,20 @@ The server raises its open-file limit to the hard limit, for many sessions.`,
 			if uploadURL != "" {
 				opts = append(opts, reference.WithUploadURL(uploadURL))
 			}
+			var maxSize, quota int64
+			if uploadMaxSize != "" {
+				if maxSize, err = parseBytes(uploadMaxSize); err != nil {
+					return usageErr("--upload-max-size: %v", err)
+				}
+			}
+			if uploadQuota != "" {
+				if quota, err = parseBytes(uploadQuota); err != nil {
+					return usageErr("--upload-quota: %v", err)
+				}
+			}
+			if maxSize > 0 || quota > 0 {
+				opts = append(opts, reference.WithUploadLimits(maxSize, quota))
+			}
 			if flags.Changed("metrics") {
 				opts = append(opts, reference.WithMetricsAddr(metrics))
 			}
@@ -191,6 +208,8 @@ The server raises its open-file limit to the hard limit, for many sessions.`,
 	f.StringArrayVar(&s2sHosts, "s2s-host", nil, "route s2s for a domain to an address instead of DNS, DOMAIN=HOST:PORT (repeatable)")
 	f.BoolVar(&s2sStaticOnly, "s2s-static-only", false, "reach only the domains given with --s2s-host (no DNS lookups)")
 	f.StringVar(&httpAddr, "http", "", "HTTP File Upload listener, HTTPS (off by default)")
+	f.StringVar(&uploadMaxSize, "upload-max-size", "", "largest file an upload slot is issued for, e.g. 100MiB (default 100MiB)")
+	f.StringVar(&uploadQuota, "upload-quota", "", "bytes one user may hold in uploads and open slots, e.g. 1GiB (default 1GiB)")
 	f.StringVar(&uploadURL, "upload-url", "", "base of upload slot URLs (default: the --http address, or https://upload.DOMAIN:PORT when it listens on all interfaces)")
 	f.StringVar(&metrics, "metrics", "", "Prometheus /metrics listener, loopback only (off by default)")
 	f.StringVar(&configFile, "config", "", "optional YAML configuration file; flags override it")
@@ -220,4 +239,26 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, o)), nil
 	}
 	return nil, usageErr("--log-format must be text or json, not %q", format)
+}
+
+// parseBytes reads a size such as 512, 64KiB, 100MiB or 2GiB (also kB, MB,
+// GB as powers of 1000).
+func parseBytes(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		mul    int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"kB", 1e3}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
+	mul := int64(1)
+	num := strings.TrimSpace(s)
+	for _, u := range units {
+		if n, ok := strings.CutSuffix(num, u.suffix); ok {
+			num, mul = strings.TrimSpace(n), u.mul
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n <= 0 || n > (1<<62)/mul {
+		return 0, fmt.Errorf("%q is not a size such as 100MiB", s)
+	}
+	return n * mul, nil
 }

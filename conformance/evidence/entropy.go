@@ -123,16 +123,28 @@ func EstimateURLEntropy(urls []string) (EntropyEstimate, error) {
 			for _, p := range parts {
 				counts[p[s][i]]++
 			}
-			if float64(len(counts)) >= expectDistinct/2 {
+			d := float64(len(counts))
+			if d >= expectDistinct/2 {
 				segBits += math.Log2(k)
 				continue
 			}
-			h := 0.0
+			// Fewer values than the class: the observed entropy with the
+			// Miller–Madow correction for its small-sample bias, or log2
+			// of the values seen when they occur uniformly (the last
+			// character of base64 holding 2 or 4 bits).
+			h, uniform := 0.0, true
 			for _, c := range counts {
 				q := float64(c) / n
 				h -= q * math.Log2(q)
+				if e := n / d; float64(c) < e/3 || float64(c) > 3*e {
+					uniform = false
+				}
 			}
-			segBits += h
+			h += (d - 1) / (2 * n * math.Ln2)
+			if uniform && d > 1 {
+				h = max(h, math.Log2(d))
+			}
+			segBits += min(h, math.Log2(d))
 		}
 		est.Bits += segBits
 		est.Detail = append(est.Detail, fmt.Sprintf("segment %d: %d varying of %d characters, %s alphabet: %.1f bits",

@@ -296,7 +296,13 @@ func TestEstimateURLEntropy(t *testing.T) {
 			return base64.RawURLEncoding.EncodeToString(b)
 		}), 240, 260},
 		{"uuid v4", gen(func(int) string { return uuid4() }), 110, 123},
+		{"128-bit base64url (22 characters, the last holding 2 bits)", gen(func(int) string {
+			b := make([]byte, 16)
+			rand.Read(b)
+			return base64.RawURLEncoding.EncodeToString(b)
+		}), 128, 132},
 		{"counter", gen(func(i int) string { return fmt.Sprint(100000 + i) }), 1, 10},
+		{"120-bit hex", gen(func(int) string { return randHex(15) }), 116, 121},
 		{"timestamp and 16 random bits", gen(func(i int) string { return fmt.Sprintf("1764100000%03d-%s", i, randHex(2)) }), 10, 26},
 	}
 	for _, tt := range tests {

@@ -13,6 +13,7 @@ var htmlTemplate string
 
 var htmlTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 	"dur":   fmtDuration,
+	"sec":   sectionRef,
 	"join":  strings.Join,
 	"lower": strings.ToLower,
 	"failing": func(r *Report, res Result) bool {
@@ -28,6 +29,15 @@ var htmlTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 		return n
 	},
 }).Parse(htmlTemplate))
+
+// sectionRef writes "§4" for a numbered section and the name otherwise
+// ("Terms of Service").
+func sectionRef(s string) string {
+	if s != "" && s[0] >= '0' && s[0] <= '9' {
+		return "§" + s
+	}
+	return s
+}
 
 // WriteHTML writes the report as one self-contained HTML file: no script,
 // no external style sheet, font or image, so it opens offline and can be

@@ -102,7 +102,7 @@ func WriteJUnit(w io.Writer, r *Report) error {
 
 func evidenceText(res Result) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "policy §%s: %q\n", res.Quote.Section, res.Quote.Text)
+	fmt.Fprintf(&b, "policy %s: %q\n", sectionRef(res.Quote.Section), res.Quote.Text)
 	for _, e := range res.Evidence {
 		mark := "ok"
 		if !e.OK {

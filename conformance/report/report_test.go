@@ -2,8 +2,12 @@ package report
 
 import (
 	"bytes"
+	"context"
 	"encoding/xml"
 	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -144,5 +148,52 @@ func TestConsoleAndMarkdown(t *testing.T) {
 	WriteMarkdown(&md, r)
 	if !strings.Contains(md.String(), `Only TLS 1.2 \| "or greater" &lt;script&gt;`) {
 		t.Errorf("markdown table cell not escaped:\n%s", md.String())
+	}
+}
+
+// TestHTMLRendersInChromium opens the report in headless Chromium (from
+// Debian's packages), offline, and checks the rendered DOM and that a
+// screenshot has content. It skips without Chromium unless CI is set.
+func TestHTMLRendersInChromium(t *testing.T) {
+	bin := ""
+	for _, b := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(b); err == nil {
+			bin = p
+			break
+		}
+	}
+	if bin == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("CI is set but no Chromium is installed (ci/host-packages.txt lists it)")
+		}
+		t.Skip("SKIPPED: no Chromium; apt-get install chromium to run this test")
+	}
+	dir := t.TempDir()
+	page := filepath.Join(dir, "report.html")
+	var buf bytes.Buffer
+	if err := WriteHTML(&buf, sample(Pass, Fail, NotTestable, Error)); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(page, buf.Bytes(), 0o644)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	args := []string{"--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+		"--user-data-dir=" + filepath.Join(dir, "profile"), "--window-size=1200,1600"}
+	dom, err := exec.CommandContext(ctx, bin, append(args, "--dump-dom", "file://"+page)...).Output()
+	if err != nil {
+		t.Fatalf("chromium --dump-dom: %v", err)
+	}
+	for _, want := range []string{`class="badge fail"`, `id="mam.disabled"`, "Only TLS 1.2"} {
+		if !strings.Contains(string(dom), want) {
+			t.Errorf("rendered DOM lacks %q", want)
+		}
+	}
+	png := filepath.Join(dir, "shot.png")
+	if out, err := exec.CommandContext(ctx, bin, append(args, "--hide-scrollbars", "--screenshot="+png, "file://"+page)...).CombinedOutput(); err != nil {
+		t.Fatalf("chromium --screenshot: %v\n%s", err, out)
+	}
+	st, err := os.Stat(png)
+	if err != nil || st.Size() < 20_000 { // a blank page compresses to a few KB
+		t.Fatalf("screenshot: %v (size %d)", err, st.Size())
 	}
 }

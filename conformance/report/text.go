@@ -56,7 +56,7 @@ func WriteConsole(w io.Writer, r *Report, opts ...ConsoleOption) error {
 			continue
 		}
 		fmt.Fprintf(w, "\n%s: %s\n", paint(res.Verdict, strings.ToUpper(string(res.Verdict))), res.Claim)
-		fmt.Fprintf(w, "  policy §%s: %q\n", res.Quote.Section, res.Quote.Text)
+		fmt.Fprintf(w, "  policy %s: %q\n", sectionRef(res.Quote.Section), res.Quote.Text)
 		if res.Reason != "" {
 			fmt.Fprintf(w, "  reason: %s\n", res.Reason)
 		}
@@ -116,8 +116,8 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 	}
 	fmt.Fprintf(w, ".\n\n| | Claim | Verdict | Policy | Reason |\n|---|---|---|---|---|\n")
 	for _, res := range r.Results {
-		fmt.Fprintf(w, "| %s | `%s` | %s | §%s “%s” | %s |\n", icon[res.Verdict], res.Claim, res.Verdict,
-			mdEscape(res.Quote.Section), mdEscape(firstLine(res.Quote.Text, 80)), mdEscape(firstLine(res.Reason, 120)))
+		fmt.Fprintf(w, "| %s | `%s` | %s | %s “%s” | %s |\n", icon[res.Verdict], res.Claim, res.Verdict,
+			mdEscape(sectionRef(res.Quote.Section)), mdEscape(firstLine(res.Quote.Text, 80)), mdEscape(firstLine(res.Reason, 120)))
 	}
 	var details []Result
 	for _, res := range r.Results {

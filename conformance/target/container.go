@@ -7,7 +7,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -120,8 +122,17 @@ func (c *Container) Has(cp spec.Capability) (bool, string) {
 	return false, "unknown capability"
 }
 
-func (c *Container) LocalAddrs() bool { return true }
-func (c *Container) IBR() bool        { return c.file.Accounts.IBR }
+// LocalAddrs: clients bind 127.x.y.z source addresses when the published
+// ports are on loopback.
+func (c *Container) LocalAddrs() bool {
+	host, _, err := net.SplitHostPort(c.Addrs().C2S)
+	if err != nil {
+		return false
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
+}
+func (c *Container) IBR() bool { return c.file.Accounts.IBR }
 
 func imageTag(name string) string {
 	var b strings.Builder
@@ -168,7 +179,10 @@ func (c *Container) Start(ctx context.Context) error {
 	} else {
 		strategy = wait.ForListeningPort(strconv.Itoa(f.port(f.Wait.Port)) + "/tcp").WithStartupTimeout(timeout)
 	}
-	loopback := netip.MustParseAddr("127.0.0.1")
+	publish, err := publishAddr()
+	if err != nil {
+		return fmt.Errorf("target %s: %w", f.Name, err)
+	}
 	ctr, err := testcontainers.Run(ctx, image,
 		testcontainers.WithExposedPorts(exposed...),
 		testcontainers.WithEnv(f.Env),
@@ -177,7 +191,7 @@ func (c *Container) Start(ctx context.Context) error {
 			// Publish on 127.0.0.1 only, on ports the engine picks.
 			hc.PortBindings = network.PortMap{}
 			for _, e := range exposed {
-				hc.PortBindings[network.MustParsePort(e)] = []network.PortBinding{{HostIP: loopback}}
+				hc.PortBindings[network.MustParsePort(e)] = []network.PortBinding{{HostIP: publish}}
 			}
 			hc.PublishAllPorts = false
 		}),
@@ -190,6 +204,11 @@ func (c *Container) Start(ctx context.Context) error {
 			return fmt.Errorf("target %s: start: %w\n--- container output (tail) ---\n%s", f.Name, err, logs)
 		}
 		return fmt.Errorf("target %s: start: %w", f.Name, err)
+	}
+	host, err := ctr.Host(ctx) // 127.0.0.1 here (dockerenv.Setup); the dind service in CI templates
+	if err != nil {
+		ctr.Terminate(context.WithoutCancel(ctx))
+		return fmt.Errorf("target %s: host: %w", f.Name, err)
 	}
 	addrs := Addrs{}
 	for _, p := range []struct {
@@ -204,12 +223,28 @@ func (c *Container) Start(ctx context.Context) error {
 			ctr.Terminate(context.WithoutCancel(ctx))
 			return fmt.Errorf("target %s: port %d: %w", f.Name, p.port, err)
 		}
-		*p.dst = "127.0.0.1:" + strconv.Itoa(int(mp.Num()))
+		*p.dst = net.JoinHostPort(host, strconv.Itoa(int(mp.Num())))
 	}
 	c.mu.Lock()
 	c.ctr, c.addrs = ctr, addrs
 	c.mu.Unlock()
 	return nil
+}
+
+// publishAddr is the host address container ports are published on:
+// 127.0.0.1, unless XMPPCHECK_PUBLISH_HOST says otherwise (CI templates
+// running the engine as a separate docker-in-docker service, whose ports
+// are reached over the job's private network).
+func publishAddr() (netip.Addr, error) {
+	s := os.Getenv("XMPPCHECK_PUBLISH_HOST")
+	if s == "" {
+		return netip.MustParseAddr("127.0.0.1"), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("XMPPCHECK_PUBLISH_HOST: %w", err)
+	}
+	return a, nil
 }
 
 func (c *Container) tailLogs(ctr *testcontainers.DockerContainer) string {

@@ -110,3 +110,10 @@ func Capabilities(t Target) ([]string, map[string]string) {
 type PlainDataer interface {
 	PlainData(ctx context.Context) (*evidence.Corpus, error)
 }
+
+// Resetter is implemented by targets that can give each spec a fresh
+// server (the embedded target): the suite calls Reset before every spec
+// but the first.
+type Resetter interface {
+	Reset(ctx context.Context) error
+}

@@ -2,6 +2,7 @@ package s2s
 
 import (
 	"context"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"net"
@@ -72,7 +73,17 @@ func (c *Component) Start(ctx context.Context) error {
 // Route implements host.Remote: el (jabber:client) goes to domain's server.
 func (c *Component) Route(ctx context.Context, domain string, el *wire.Element) error {
 	// Written without its namespace: the stanza takes the stream's.
-	st, err := ParseStanza(el.Append(nil, wire.NSClient))
+	var st Stanza
+	var err error
+	if el.Name.Space == wire.NSClient {
+		st, err = stanzaFrom(el.Append(nil, wire.NSClient), xml.StartElement{
+			Name: xml.Name{Local: el.Name.Local},
+			Attr: []xml.Attr{{Name: xml.Name{Local: "from"}, Value: el.Get("from")}, {Name: xml.Name{Local: "to"}, Value: el.Get("to")},
+				{Name: xml.Name{Local: "type"}, Value: el.Get("type")}, {Name: xml.Name{Local: "id"}, Value: el.Get("id")}},
+		})
+	} else {
+		st, err = ParseStanza(el.Append(nil, wire.NSClient))
+	}
 	if err != nil {
 		return host.ErrBadRequest
 	}
@@ -88,12 +99,17 @@ func (c *Component) Route(ctx context.Context, domain string, el *wire.Element) 
 // deliver hands an inbound stanza, or a bounce of ours, to local delivery;
 // what local delivery refuses goes back to the remote sender as an error.
 func (c *Component) deliver(ctx context.Context, st Stanza) {
-	el, err := wire.Parse(st.Raw, wire.NSClient)
-	if err != nil {
-		c.h.Logger().Warn("s2s: inbound stanza does not parse", "err", err)
-		return
+	el := st.elem
+	if el != nil {
+		el.Rename(NSServer, wire.NSClient)
+	} else {
+		var err error
+		if el, err = wire.Parse(st.Raw, wire.NSClient); err != nil {
+			c.h.Logger().Warn("s2s: inbound stanza does not parse", "err", err)
+			return
+		}
 	}
-	err = c.h.DeliverRemote(ctx, el)
+	err := c.h.DeliverRemote(ctx, el)
 	if err == nil || !st.bounceable() || c.srv.isLocal(st.From.Domainpart()) {
 		return
 	}

@@ -12,7 +12,15 @@
 // with remote-server-not-found (or remote-server-timeout), RFC 6120 §8.3.3,
 // within the configured setup timeout.
 //
+// Each (local domain, remote domain) pair has its own outbound stream, so
+// the server's subdomain services (upload.DOMAIN) authenticate as
+// themselves. Inbound streams are read with the server's XML reader
+// (package wire); a stanza is delivered only if its 'from' is a domain the
+// stream authenticated and its 'to' is served here. Inbound streams,
+// outstanding verifications and unauthenticated silence are bounded.
+//
 // The package does not know users or sessions: inbound stanzas go to a
 // Deliver function the server provides, and bounces are delivered the same
-// way.
+// way. Component adapts it to the reference server (host.Remote and
+// host.Host.DeliverRemote).
 package s2s

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/xmppcheck/xmppcheck/reference/wire"
 )
 
 // inConn is an inbound stream from a remote server: it requires STARTTLS,
@@ -26,9 +28,36 @@ type inConn struct {
 	wmu sync.Mutex
 	w   io.Writer
 
-	mu     sync.Mutex
-	authed map[string]bool
-	wg     sync.WaitGroup
+	mu          sync.Mutex
+	authed      map[string]bool
+	wg          sync.WaitGroup
+	verifySlots slots
+}
+
+// maxPendingVerifies bounds the dialback verifications one inbound stream
+// may have outstanding.
+const maxPendingVerifies = 8
+
+// slots is a counting semaphore that refuses instead of waiting.
+type slots struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (s *slots) TryAcquire() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.n >= maxPendingVerifies {
+		return false
+	}
+	s.n++
+	return true
+}
+
+func (s *slots) Release() {
+	s.mu.Lock()
+	s.n--
+	s.mu.Unlock()
 }
 
 func newInConn(s *Server, c net.Conn) *inConn {
@@ -42,6 +71,12 @@ func (ic *inConn) write(s string) error {
 	ic.conn.SetWriteDeadline(time.Now().Add(ic.s.cfg.ioTimeout))
 	_, err := io.WriteString(ic.w, s)
 	return err
+}
+
+func (ic *inConn) authCount() int {
+	ic.mu.Lock()
+	defer ic.mu.Unlock()
+	return len(ic.authed)
 }
 
 func (ic *inConn) isAuthed(domain string) bool {
@@ -69,14 +104,13 @@ func (ic *inConn) serve(ctx context.Context) {
 	}()
 	ic.conn.SetReadDeadline(time.Now().Add(ic.s.cfg.ioTimeout))
 
-	sr := newStreamReader(ic.conn, ic.s.cfg.maxElement)
-	h, err := sr.header()
+	sr := newWireStream(ic.conn, ic.s.cfg.maxElement)
+	from, to, err := sr.header()
 	if err != nil {
 		ic.write(streamHeader(ic.s.domain, "", newID()))
-		ic.fatal("bad-format", "")
+		ic.fatal(conditionOfErr(err, "bad-format"), "")
 		return
 	}
-	from, to := headerAttr(h, "from"), headerAttr(h, "to")
 	if err := ic.write(streamHeader(ic.s.domain, from, newID())); err != nil {
 		return
 	}
@@ -90,6 +124,9 @@ func (ic *inConn) serve(ctx context.Context) {
 	}
 	el, err := sr.next()
 	if err != nil {
+		if errors.As(err, new(*wire.SyntaxError)) {
+			ic.fatal(conditionOfErr(err, ""), "")
+		}
 		return
 	}
 	if el.XMLName.Space != NSTLS || el.XMLName.Local != "starttls" {
@@ -125,12 +162,11 @@ func (ic *inConn) serve(ctx context.Context) {
 	for {
 		// A new stream after TLS and after SASL (RFC 6120 §5.4.3.3, §6.4.6).
 		ic.conn.SetReadDeadline(time.Now().Add(ic.s.cfg.ioTimeout))
-		sr = newStreamReader(tc, ic.s.cfg.maxElement)
-		h, err := sr.header()
+		sr = newWireStream(tc, ic.s.cfg.maxElement)
+		from, to, err = sr.header()
 		if err != nil {
 			return
 		}
-		from, to = headerAttr(h, "from"), headerAttr(h, "to")
 		id := newID()
 		if ic.write(streamHeader(ic.s.domain, from, id)) != nil {
 			return
@@ -161,11 +197,17 @@ func (ic *inConn) serve(ctx context.Context) {
 
 // elements handles the elements of one stream; it returns true when SASL
 // succeeded and the stream restarts.
-func (ic *inConn) elements(ctx context.Context, sr *streamReader, cs tls.ConnectionState, id, from string) (bool, error) {
+func (ic *inConn) elements(ctx context.Context, sr *wireStream, cs tls.ConnectionState, id, from string) (bool, error) {
 	for {
 		// Peers keep idle streams open; one silent for twice the idle
-		// timeout is gone.
-		ic.conn.SetReadDeadline(time.Now().Add(2 * ic.s.cfg.idleTimeout))
+		// timeout is gone. Until a domain is authenticated (or for a stream
+		// used only to ask for verifications) silence is allowed for the
+		// I/O timeout only.
+		if ic.authCount() == 0 {
+			ic.conn.SetReadDeadline(time.Now().Add(ic.s.cfg.ioTimeout))
+		} else {
+			ic.conn.SetReadDeadline(time.Now().Add(2 * ic.s.cfg.idleTimeout))
+		}
 		el, err := sr.next()
 		if err != nil {
 			switch {
@@ -173,10 +215,8 @@ func (ic *inConn) elements(ctx context.Context, sr *streamReader, cs tls.Connect
 				// Shutting down: the stream was closed already.
 			case errors.Is(err, errStreamEnd):
 				ic.write("</stream:stream>")
-			case errors.Is(err, errRestricted):
-				ic.fatal("restricted-xml", "")
-			case errors.Is(err, errTooBig):
-				ic.fatal("policy-violation", "element too large")
+			case errors.As(err, new(*wire.SyntaxError)):
+				ic.fatal(conditionOfErr(err, "not-well-formed"), "")
 			default:
 				var ne net.Error
 				if errors.As(err, &ne) && ne.Timeout() {
@@ -268,9 +308,15 @@ func (ic *inConn) dialbackResult(ctx context.Context, el *element, id string) {
 		answer("valid", "")
 		return
 	}
+	if !ic.verifySlots.TryAcquire() {
+		// XEP-0220 §2.4: too many outstanding requests.
+		answer("error", "<error type='wait'><resource-constraint xmlns='"+NSStanzas+"'/></error>")
+		return
+	}
 	ic.wg.Add(1)
 	go func() {
 		defer ic.wg.Done()
+		defer ic.verifySlots.Release()
 		valid, err := ic.s.verify(ctx, to, strings.ToLower(from), id, key)
 		switch {
 		case err != nil:
@@ -302,6 +348,16 @@ func (ic *inConn) dialbackVerify(el *element) {
 	ic.write("<db:verify from='" + attrEscape(to) + "' to='" + attrEscape(from) + "' id='" + attrEscape(id) + "' type='" + typ + "'/>")
 }
 
+// conditionOfErr names the stream error for a reader error: the reader's
+// own condition for XML it refused, else def.
+func conditionOfErr(err error, def string) string {
+	var se *wire.SyntaxError
+	if errors.As(err, &se) {
+		return string(se.Condition)
+	}
+	return def
+}
+
 func constantTimeEqual(a, b string) bool {
 	if len(a) != len(b) {
 		return false
@@ -316,14 +372,9 @@ func constantTimeEqual(a, b string) bool {
 // stanza checks the addresses of an inbound stanza (RFC 6120 §8.1.1.2,
 // §8.1.2.2) and delivers it.
 func (ic *inConn) stanza(ctx context.Context, el *element) error {
-	var st Stanza
-	var err error
-	if el.hasDefaultNS() {
-		st, err = ParseStanza(el.Raw)
-	} else {
-		// The decoder already read the opening tag: no second parse.
-		st, err = stanzaFrom(el.Raw, xml.StartElement{Name: xml.Name{Local: el.XMLName.Local}, Attr: el.Attr})
-	}
+	// The reader already parsed the element: no second parse.
+	st, err := stanzaFrom(el.Raw, xml.StartElement{Name: xml.Name{Local: el.XMLName.Local}, Attr: el.Attr})
+	st.elem = el.welem
 	if err != nil {
 		ic.fatal("invalid-xml", "")
 		return err

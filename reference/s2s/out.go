@@ -121,12 +121,14 @@ func (o *outConn) run(ctx context.Context) {
 	}
 	defer conn.Close()
 	events := make(chan readEvent, 16)
+	done := make(chan struct{})
+	defer close(done) // before conn.Close: the reader then never blocks
 	go func() {
 		for {
 			el, err := sr.next()
 			select {
 			case events <- readEvent{el, err}:
-			case <-ctx.Done():
+			case <-done:
 				return
 			}
 			if err != nil {

@@ -398,3 +398,60 @@ func TestSubdomainService(t *testing.T) {
 		t.Error("the answer did not travel on a stream of upload.b.test's own")
 	}
 }
+
+func TestInboundLimits(t *testing.T) {
+	ln := listen(t)
+	startNode(t, "b.test", ln, issue(t, nil, "b.test"), WithMaxInbound(1), WithIOTimeout(2*time.Second))
+	// The first stream is served (positive control) …
+	p1 := dialRaw(t, ln.Addr().String())
+	if _, feats := p1.open("x.test", "b.test"); feats.child(NSTLS, "starttls") == nil {
+		t.Fatalf("first stream: %+v", feats)
+	}
+	// … a second one while it is open is closed without a stream header.
+	p2 := dialRaw(t, ln.Addr().String())
+	p2.send(streamHeader("y.test", "b.test", ""))
+	p2.sr = newStreamReader(p2.conn, DefaultMaxElement)
+	if _, err := p2.sr.header(); err == nil {
+		t.Fatal("a stream over the limit was served")
+	}
+	// An unauthenticated stream that falls silent is closed after the I/O
+	// timeout with a stream error.
+	if err := p1.starttls(tls.VersionTLS13); err != nil {
+		t.Fatal(err)
+	}
+	p1.open("x.test", "b.test")
+	el := p1.next()
+	if el.XMLName.Local != "error" || conditionOf(el) != "connection-timeout" {
+		t.Fatalf("silent unauthenticated stream: got %+v", el)
+	}
+}
+
+func TestInboundRestrictedXML(t *testing.T) {
+	ln := listen(t)
+	b := startNode(t, "b.test", ln, issue(t, nil, "b.test"))
+	for _, tc := range []struct{ name, send, want string }{
+		{"comment", "<!-- hi -->", "restricted-xml"},
+		{"processing instruction", "<?foo bar?>", "restricted-xml"},
+		{"not well-formed", "<starttls xmlns='" + NSTLS + "'></proceed>", "not-well-formed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := dialRaw(t, ln.Addr().String())
+			p.open("x.test", "b.test")
+			p.send(tc.send)
+			if el := p.next(); el.XMLName.Local != "error" || conditionOf(el) != tc.want {
+				t.Fatalf("got %+v, want stream error %s", el, tc.want)
+			}
+		})
+	}
+	// Positive control: the same peer's well-formed STARTTLS proceeds.
+	p := dialRaw(t, ln.Addr().String())
+	p.open("x.test", "b.test")
+	if err := p.starttls(tls.VersionTLS13); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case s := <-b.got:
+		t.Fatalf("delivered %s", s.Raw)
+	default:
+	}
+}

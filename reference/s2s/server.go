@@ -41,6 +41,7 @@ const (
 	DefaultIOTimeout    = 60 * time.Second
 	DefaultQueueLimit   = 10000
 	DefaultMaxElement   = 1 << 20
+	DefaultMaxInbound   = 1000
 	defaultPort         = "5269"
 )
 
@@ -63,6 +64,7 @@ type config struct {
 	ioTimeout    time.Duration
 	queueLimit   int
 	maxElement   int
+	maxInbound   int
 	local        []string
 	dialer       func(ctx context.Context, addr string) (net.Conn, error)
 }
@@ -133,6 +135,10 @@ func WithIOTimeout(d time.Duration) Option { return func(c *config) { c.ioTimeou
 // WithQueueLimit bounds the stanzas waiting for one remote domain.
 func WithQueueLimit(n int) Option { return func(c *config) { c.queueLimit = n } }
 
+// WithMaxInbound bounds the inbound streams open at once; further
+// connections are closed at once.
+func WithMaxInbound(n int) Option { return func(c *config) { c.maxInbound = n } }
+
 // WithLocalDomains adds domains served besides the main one (e.g. the
 // upload service's), to which remote servers may address stanzas.
 func WithLocalDomains(d ...string) Option { return func(c *config) { c.local = append(c.local, d...) } }
@@ -195,7 +201,7 @@ func New(domain string, opts ...Option) (*Server, error) {
 	}
 	cfg := config{
 		minTLS: tls.VersionTLS12, setupTimeout: DefaultSetupTimeout, idleTimeout: DefaultIdleTimeout,
-		ioTimeout: DefaultIOTimeout, queueLimit: DefaultQueueLimit, maxElement: DefaultMaxElement,
+		ioTimeout: DefaultIOTimeout, queueLimit: DefaultQueueLimit, maxElement: DefaultMaxElement, maxInbound: DefaultMaxInbound,
 		logger: slog.New(slog.DiscardHandler), resolver: net.DefaultResolver,
 	}
 	for _, o := range opts {
@@ -273,6 +279,12 @@ func (s *Server) Serve(ln net.Listener) error {
 			s.mu.Unlock()
 			c.Close()
 			return nil
+		}
+		if len(s.in) >= s.cfg.maxInbound {
+			s.mu.Unlock()
+			s.cfg.logger.Warn("s2s: inbound stream refused: too many open", "max", s.cfg.maxInbound)
+			c.Close()
+			continue
 		}
 		s.in[ic] = struct{}{}
 		s.wg.Add(1)

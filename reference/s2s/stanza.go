@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"mellium.im/xmpp/jid"
+
+	"github.com/xmppcheck/xmppcheck/reference/wire"
 	"mellium.im/xmpp/stanza"
 )
 
@@ -17,7 +19,8 @@ type Stanza struct {
 	Type, ID string
 	Raw      []byte
 
-	retried bool // re-sent once after a connection broke
+	retried bool          // re-sent once after a connection broke
+	elem    *wire.Element // the parsed element, when read from a stream
 }
 
 // ParseStanza reads a stanza element (as a client or a server stream holds
@@ -45,10 +48,16 @@ func stanzaFrom(r []byte, st xml.StartElement) (Stanza, error) {
 		}
 		switch a.Name.Local {
 		case "from":
+			if a.Value == "" {
+				continue
+			}
 			if s.From, err = jid.Parse(a.Value); err != nil {
 				return Stanza{}, fmt.Errorf("s2s: stanza from %q: %w", a.Value, err)
 			}
 		case "to":
+			if a.Value == "" {
+				continue
+			}
 			if s.To, err = jid.Parse(a.Value); err != nil {
 				return Stanza{}, fmt.Errorf("s2s: stanza to %q: %w", a.Value, err)
 			}

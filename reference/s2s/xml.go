@@ -6,6 +6,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"github.com/xmppcheck/xmppcheck/reference/wire"
 	"io"
 	"strings"
 )
@@ -123,10 +124,11 @@ func (sr *streamReader) header() (xml.StartElement, error) {
 // other elements are decoded into a tree.
 type element struct {
 	XMLName  xml.Name
-	Attr     []xml.Attr `xml:",any,attr"`
-	Text     string     `xml:",chardata"`
-	Children []element  `xml:",any"`
-	Raw      []byte     `xml:"-"` // stanzas only
+	Attr     []xml.Attr    `xml:",any,attr"`
+	Text     string        `xml:",chardata"`
+	Children []element     `xml:",any"`
+	Raw      []byte        `xml:"-"` // stanzas only
+	welem    *wire.Element // stanzas read by a wireStream
 }
 
 func (e *element) attr(name string) string {

@@ -149,6 +149,19 @@ func TestServerUpload(t *testing.T) {
 		t.Fatalf("GET: %d, equal %v, headers %v", code, bytes.Equal(got, data), hdr)
 	}
 
+	// The same over HTTP/2 (ALPN h2).
+	h2 := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: srv.client.Transport.(*http.Transport).TLSClientConfig.Clone(), ForceAttemptHTTP2: true}}
+	resp, err := h2.Get(slot.GetURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got2, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 || !bytes.Equal(got2, data) {
+		t.Fatalf("HTTP/2 GET: %s %s, equal %v", resp.Proto, resp.Status, bytes.Equal(got2, data))
+	}
+
 	// XEP-0363 §4.1: too large, with the limit.
 	_, err = alice.RequestUploadSlot(ctx, service, "big.bin", upload.DefaultMaxFileSize+1, "")
 	var se *xmppclient.StanzaError
@@ -219,6 +232,27 @@ func TestServerUploadRemovedWithAccount(t *testing.T) {
 	}
 	if n := countData(t, srv.DataDir()); n != 0 {
 		t.Fatalf("%d stored files after both accounts were removed", n)
+	}
+}
+
+func TestServerUploadLimits(t *testing.T) {
+	srv := startServer(t, reference.WithUploadLimits(1000, 1500))
+	ctx := context.Background()
+	alice := srv.login(t, "alice")
+	service := "upload." + srv.Domain()
+	info, err := alice.DiscoInfo(ctx, service, "")
+	if err != nil || !strings.Contains(info.Raw, "<value>1000</value>") {
+		t.Fatalf("disco#info does not advertise the configured limit: %v %s", err, info.Raw)
+	}
+	var se *xmppclient.StanzaError
+	if _, err := alice.RequestUploadSlot(ctx, service, "a", 1001, ""); !errors.As(err, &se) || !strings.Contains(se.Raw, "<max-file-size>1000</max-file-size>") {
+		t.Fatalf("1001 bytes: %v", err)
+	}
+	if _, err := alice.RequestUploadSlot(ctx, service, "a", 1000, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.RequestUploadSlot(ctx, service, "b", 501, ""); !errors.As(err, &se) || se.Condition != stanza.ResourceConstraint || se.Type != "wait" {
+		t.Fatalf("over quota: %v", err)
 	}
 }
 

@@ -18,6 +18,11 @@ import (
 	"io"
 	"math/big"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -56,6 +61,19 @@ func WithDirectTLS() Option { return func(s *Server) { s.direct = true } }
 // fault tls.c2s-required must catch).
 func WithPlaintextAuth() Option { return func(s *Server) { s.plainAuth = true } }
 
+// Upload configures a fake XEP-0363 service (upload.localhost) and its
+// HTTPS server.
+type Upload struct {
+	// Guessable slot ids: a counter instead of 128 random bits.
+	Guessable bool
+	// Listing: GET of a directory lists what is under it
+	// (http.FileServer's directory listing).
+	Listing bool
+}
+
+// WithUpload adds an upload service.
+func WithUpload(u Upload) Option { return func(s *Server) { s.upload = &u } }
+
 // WithUser adds an account.
 func WithUser(user, password string) Option {
 	return func(s *Server) { s.users[user] = password }
@@ -75,6 +93,11 @@ type Server struct {
 	conns     []net.Conn
 	// Peers records the remote addresses of accepted connections.
 	peers []string
+
+	upload  *Upload
+	httpSrv *httptest.Server
+	files   string // upload directory
+	slotSeq int
 }
 
 // Start starts a server on 127.0.0.1 and stops it when the test ends.
@@ -98,6 +121,9 @@ func Start(t testing.TB, opts ...Option) *Server {
 		t.Fatal(err)
 	}
 	s.ln = ln
+	if s.upload != nil {
+		s.startHTTP(t)
+	}
 	s.wg.Add(1)
 	go s.accept()
 	t.Cleanup(s.Close)
@@ -112,6 +138,70 @@ func (s *Server) Peers() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]string(nil), s.peers...)
+}
+
+// HTTPAddr is the upload server's address ("" without WithUpload).
+func (s *Server) HTTPAddr() string {
+	if s.httpSrv == nil {
+		return ""
+	}
+	return s.httpSrv.Listener.Addr().String()
+}
+
+func (s *Server) startHTTP(t testing.TB) {
+	s.files = t.TempDir()
+	listing := http.FileServer(http.Dir(s.files))
+	s.httpSrv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := filepath.Join(s.files, filepath.FromSlash(path.Clean("/"+r.URL.Path)))
+		switch r.Method {
+		case http.MethodPut:
+			os.MkdirAll(filepath.Dir(p), 0o755)
+			b, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+			os.WriteFile(p, b, 0o644)
+			w.WriteHeader(http.StatusCreated)
+		case http.MethodGet:
+			if st, err := os.Stat(p); err == nil && !st.IsDir() {
+				http.ServeFile(w, r, p)
+				return
+			}
+			if s.upload.Listing {
+				listing.ServeHTTP(w, r)
+				return
+			}
+			http.NotFound(w, r)
+		default:
+			w.WriteHeader(http.StatusMethodNotAllowed)
+		}
+	}))
+	s.httpSrv.TLS = &tls.Config{Certificates: []tls.Certificate{cert(t)}}
+	s.httpSrv.StartTLS()
+	t.Cleanup(s.httpSrv.Close)
+}
+
+// iq answers an IQ after authentication: bind, disco, upload slots, ping.
+func (s *Server) iq(conn net.Conn, id, inner string) {
+	switch {
+	case strings.Contains(inner, "urn:ietf:params:xml:ns:xmpp-bind"):
+		fmt.Fprintf(conn, "<iq type='result' id='%s'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>u@localhost/r</jid></bind></iq>", id)
+	case strings.Contains(inner, "disco#info") && s.upload != nil:
+		fmt.Fprintf(conn, "<iq type='result' id='%s' from='localhost'><query xmlns='http://jabber.org/protocol/disco#info'><identity category='store' type='file'/><feature var='urn:xmpp:http:upload:0'/></query></iq>", id)
+	case strings.Contains(inner, "urn:xmpp:http:upload:0") && s.upload != nil:
+		s.mu.Lock()
+		s.slotSeq++
+		slot := fmt.Sprintf("%08d", s.slotSeq)
+		s.mu.Unlock()
+		if !s.upload.Guessable {
+			b := make([]byte, 16)
+			rand.Read(b)
+			slot = fmt.Sprintf("%x", b)
+		}
+		u := "https://upload.localhost/upload/" + slot + "/photo.jpg"
+		fmt.Fprintf(conn, "<iq type='result' id='%s'><slot xmlns='urn:xmpp:http:upload:0'><put url='%s'/><get url='%s'/></slot></iq>", id, u, u)
+	case strings.Contains(inner, "urn:xmpp:ping"):
+		fmt.Fprintf(conn, "<iq type='result' id='%s'/>", id)
+	default:
+		fmt.Fprintf(conn, "<iq type='error' id='%s'><error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>", id)
+	}
 }
 
 // Close stops the server and closes every connection.
@@ -197,6 +287,7 @@ func (s *Server) serve(c net.Conn) {
 				Mech    string `xml:"mechanism,attr"`
 				ID      string `xml:"id,attr"`
 				Text    string `xml:",chardata"`
+				Inner   string `xml:",innerxml"`
 			}
 			tok, err := dec.Token()
 			if err != nil {
@@ -241,7 +332,7 @@ func (s *Server) serve(c net.Conn) {
 					io.WriteString(conn, "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><not-authorized/></failure>")
 				}
 			case "iq":
-				fmt.Fprintf(conn, "<iq type='result' id='%s'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>u@localhost/r</jid></bind></iq>", el.ID)
+				s.iq(conn, el.ID, el.Inner)
 			}
 		}
 	}

@@ -115,6 +115,25 @@ func TestTwoReferenceServers(t *testing.T) {
 		t.Fatalf("bob got presence %s", p.Raw)
 	}
 
+	// A presence subscription across the federation (RFC 6121 §3.1): alice
+	// asks, bob approves, alice then sees bob online.
+	if err := alice.Send(ctx, "<presence to='bob@b.example' type='subscribe'/>"); err != nil {
+		t.Fatal(err)
+	}
+	p = recv(t, bob, func(s xmppclient.Stanza) bool { return s.Kind() == "presence" && s.Type == "subscribe" })
+	if p.From != "alice@a.example" {
+		t.Fatalf("bob got subscription request %s", p.Raw)
+	}
+	if err := bob.Send(ctx, "<presence to='alice@a.example' type='subscribed'/>"); err != nil {
+		t.Fatal(err)
+	}
+	p = recv(t, alice, func(s xmppclient.Stanza) bool {
+		return s.Kind() == "presence" && s.From == "bob@b.example/r" && s.Type == ""
+	})
+	if !strings.HasPrefix(p.From, "bob@b.example") {
+		t.Fatalf("alice got %s", p.Raw)
+	}
+
 	// A domain no server answers for: an error back to the sender.
 	if err := alice.Send(ctx, "<message to='carol@nowhere.example' type='chat' id='m3'><body>anyone?</body></message>"); err != nil {
 		t.Fatal(err)
