@@ -165,6 +165,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	case s.cfg.testClock:
 		s.testClock = clock.NewTest(time.Now())
 		s.clock = s.testClock
+		s.log.Warn("running on the TEST CLOCK: time moves only when advanced (xmppcheck admin clock advance); never use this in production")
 	default:
 		s.clock = clock.Real()
 	}
