@@ -262,9 +262,6 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		if c.addr == "" {
 			continue
 		}
-		if c.mk == nil {
-			return fmt.Errorf("reference: the %s component is not available in this build", c.name)
-		}
 		comp, err := c.mk(h, c.addr)
 		if err != nil {
 			return fmt.Errorf("reference: %s: %w", c.name, err)
