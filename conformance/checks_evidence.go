@@ -93,34 +93,37 @@ func checkNoClientIP(ctx context.Context, e *Env) error {
 	}
 	e.Observe("client addresses searched", true, "%s (the spec's own address and what the server sees of it), each in %d forms", names(seen), len(seen[0].Forms))
 
-	// A failed login from another address: the log control (a server that
-	// logs failed logins shows that address) — and never the searched one.
+	// A failed login — from another address where the client can choose
+	// its source, else from the same one: the log control (a server that
+	// logs failed logins shows that address) and the only address whose
+	// failed-login lines the policy may allow.
 	var failed netip.Addr
 	if local.IsValid() {
 		failed = randomLoopback()
-		err := e.from(failed, func() error {
-			c, err := e.Client(ctx)
-			if err != nil {
-				return err
-			}
-			defer c.Close(ctx)
-			if err := c.Login(ctx, a.User, "wrong-"+UniqueName("pw")); err == nil {
-				return errors.New("a wrong password was accepted")
-			}
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("failed-login control: %w", err)
-		}
 	}
+	err = e.from(failed, func() error {
+		c, err := e.Client(ctx)
+		if err != nil {
+			return err
+		}
+		defer c.Close(ctx)
+		if err := c.Login(ctx, a.User, "wrong-"+UniqueName("pw")); err == nil {
+			return errors.New("a wrong password was accepted")
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("failed-login control: %w", err)
+	}
+	failedSeen := e.Target.SeenAddrs(ctx, failed)
 
 	logs, err := e.Target.Logs(ctx)
 	if err != nil {
 		return fmt.Errorf("logs: %w", err)
 	}
 	controls := []evidence.Needle{e.accountNeedle(a.User)}
-	if failed.IsValid() {
-		controls = append([]evidence.Needle{evidence.AddressNeedle(failed)}, controls...)
+	for _, f := range failedSeen {
+		controls = append([]evidence.Needle{evidence.AddressNeedle(f)}, controls...)
 	}
 	switch ctl := logControl(logs, controls...); {
 	case logs.Size() == 0:
@@ -130,11 +133,16 @@ func checkNoClientIP(ctx context.Context, e *Env) error {
 	default:
 		e.Observe("logs: positive control", true, "%s found in the logs (%d bytes)", ctl.What, logs.Size())
 	}
-	var hits []evidence.Hit
-	for _, n := range seen {
-		hits = append(hits, logs.Find(n)...)
+	// Lines about failed logins may carry an address only where the policy
+	// allows it and only for an address that did fail to log in during
+	// this spec; any other line naming the client is a violation.
+	var kept, allowed []evidence.Hit
+	for _, addr := range e.Target.SeenAddrs(ctx, local) {
+		hits := logs.Find(evidence.AddressNeedle(addr))
+		mayFail := allowFailed && slices.Contains(failedSeen, addr)
+		k, al := filterHits(hits, func(h evidence.Hit) bool { return mayFail && failedLoginLine.MatchString(h.LineText) })
+		kept, allowed = append(kept, k...), append(allowed, al...)
 	}
-	kept, allowed := filterHits(hits, func(h evidence.Hit) bool { return allowFailed && failedLoginLine.MatchString(h.LineText) })
 	e.ObserveHits("client address in the logs", kept, "not found")
 	if len(allowed) > 0 {
 		e.Observe("client address in failed-login lines", true, "%d line(s), allowed by the policy (e.g. %s)", len(allowed), allowed[0].Context)

@@ -15,12 +15,15 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // routeRig is P sender/receiver pairs of raw TLS connections: to the
 // reference server (logged in, bound, receivers available) or to a bare
 // TLS relay that copies bytes from each sender to its receiver.
 type routeRig struct {
+	name    string
+	srv     *testServer
 	senders []net.Conn
 	recv    []*stampReader
 }
@@ -100,7 +103,7 @@ func stampedMessage(to string, at time.Time) []byte {
 
 // serverRig logs in P pairs on the in-process server.
 func serverRig(b *testing.B, srv testServer, pairs int) *routeRig {
-	rig := &routeRig{}
+	rig := &routeRig{name: "route", srv: &srv}
 	for i := 0; i < pairs; i++ {
 		from, to := fmt.Sprintf("s%d", i), fmt.Sprintf("r%d", i)
 		srv.user(b, from, "pw")
@@ -127,6 +130,7 @@ func relayRig(b *testing.B, cfg *tls.Config, pairs int) *routeRig {
 	b.Cleanup(func() { ln.Close() })
 	var mu sync.Mutex
 	waiting := map[string]net.Conn{}
+	senders := map[string]*bufio.Reader{}
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -142,23 +146,29 @@ func relayRig(b *testing.B, cfg *tls.Config, pairs int) *routeRig {
 					return
 				}
 				f := strings.Fields(l)
+				if len(f) != 3 {
+					return
+				}
 				mu.Lock()
 				other, ok := waiting[f[1]]
 				if !ok {
 					waiting[f[1]] = tc
+					senders[f[1]+"/"+f[2]] = br
 					mu.Unlock()
 					return
 				}
+				sbr := senders[f[1]+"/send"]
 				mu.Unlock()
-				src, dst := io.Reader(br), net.Conn(other)
-				if f[2] == "recv" {
-					return // the sender's goroutine copies
+				// The second to arrive copies sender → receiver.
+				if f[2] == "send" {
+					io.Copy(other, br)
+				} else {
+					io.Copy(tc, sbr)
 				}
-				io.Copy(dst, src)
 			}()
 		}
 	}()
-	rig := &routeRig{}
+	rig := &routeRig{name: "relay"}
 	for i := 0; i < pairs; i++ {
 		dial := func(role string) net.Conn {
 			c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{InsecureSkipVerify: true})
@@ -179,6 +189,17 @@ func relayRig(b *testing.B, cfg *tls.Config, pairs int) *routeRig {
 	return rig
 }
 
+func (rig *routeRig) fail(b *testing.B, msg string) {
+	if rig.srv != nil {
+		var m strings.Builder
+		for _, o := range []string{"delivered", "offline", "error", "dropped"} {
+			fmt.Fprintf(&m, " %s=%v", o, testutil.ToFloat64(rig.srv.metrics.Stanzas.WithLabelValues("message", o)))
+		}
+		msg += "; server messages:" + m.String() + "; stream errors: " + fmt.Sprint(testutil.CollectAndCount(rig.srv.metrics.StreamErrors))
+	}
+	b.Fatalf("%s rig: %s", rig.name, msg)
+}
+
 // blast sends per messages from every sender, at most window in flight per
 // pair, and returns the elapsed time until all are received.
 func (rig *routeRig) blast(b *testing.B, per, window int) time.Duration {
@@ -192,8 +213,9 @@ func (rig *routeRig) blast(b *testing.B, per, window int) time.Duration {
 		go func() {
 			defer wg.Done()
 			to := fmt.Sprintf("r%d@localhost", i)
+			deadline := time.Now().Add(5 * time.Minute)
 			for k := 0; k < per; k++ {
-				for k-rig.recv[i].count() >= window {
+				for k-rig.recv[i].count() >= window && time.Now().Before(deadline) {
 					time.Sleep(50 * time.Microsecond)
 				}
 				s.Write(stampedMessage(to, time.Now()))
@@ -203,7 +225,7 @@ func (rig *routeRig) blast(b *testing.B, per, window int) time.Duration {
 	wg.Wait()
 	for i, r := range rig.recv {
 		if !r.waitFor(per, time.Minute) {
-			b.Fatalf("pair %d: %d of %d received", i, r.count(), per)
+			rig.fail(b, fmt.Sprintf("pair %d: %d of %d received", i, r.count(), per))
 		}
 	}
 	return time.Since(start)
@@ -303,7 +325,7 @@ func (rig *routeRig) paced(b *testing.B, rate, total int) {
 			want++
 		}
 		if !r.waitFor(want, time.Minute) {
-			b.Fatalf("pair %d: %d of %d received", i, r.count(), want)
+			rig.fail(b, fmt.Sprintf("pair %d: %d of %d received", i, r.count(), want))
 		}
 	}
 }

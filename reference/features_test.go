@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/xmppcheck/xmppcheck/reference/control"
 	"github.com/xmppcheck/xmppcheck/reference/store"
 	"github.com/xmppcheck/xmppcheck/reference/wire"
@@ -174,6 +176,13 @@ func TestResourceConflictAndDirectTLS(t *testing.T) {
 		t.Fatalf("older session: %v %v", el, err)
 	}
 	c.sync()
+	// The replaced session's end does not count twice.
+	for deadline := time.Now().Add(10 * time.Second); srv.c2s.Open() > 1 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := testutil.ToFloat64(srv.metrics.Sessions.WithLabelValues("bound")); n != 1 {
+		t.Fatalf("bound sessions metric %v, want 1", n)
+	}
 }
 
 // TestLimits: stanza size → policy-violation, malformed XML →

@@ -165,6 +165,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	case s.cfg.testClock:
 		s.testClock = clock.NewTest(time.Now())
 		s.clock = s.testClock
+		s.log.Warn("running on the TEST CLOCK: time moves only when advanced (xmppcheck admin clock advance); never use this in production")
 	default:
 		s.clock = clock.Real()
 	}
@@ -260,9 +261,6 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	}{{s.cfg.s2s, "s2s", newS2S, &s.addrs.S2S}, {s.cfg.http, "upload", newUpload, &s.addrs.HTTP}} {
 		if c.addr == "" {
 			continue
-		}
-		if c.mk == nil {
-			return fmt.Errorf("reference: the %s component is not available in this build", c.name)
 		}
 		comp, err := c.mk(h, c.addr)
 		if err != nil {

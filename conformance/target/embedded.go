@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -35,8 +34,6 @@ type Embedded struct {
 	dir  string // temporary directory of the current server
 	log  *os.File
 	opts []reference.Option
-	// components this build of the reference server lacks
-	noS2S, noHTTP bool
 }
 
 // EmbeddedOption configures the embedded target.
@@ -96,37 +93,18 @@ func (e *Embedded) startLocked(ctx context.Context) error {
 		os.RemoveAll(dir)
 		return fmt.Errorf("target: embedded: %w", err)
 	}
-	// s2s and HTTP upload are components a build may lack: without one,
-	// the server starts without that listener and the claims needing it
-	// are not testable (never passed).
-	var srv *reference.Server
-	for range 3 {
-		opts := []reference.Option{
-			reference.WithDataDir(data), reference.WithKeyFile(filepath.Join(dir, "at-rest.key")),
-			reference.WithDomain("localhost"), reference.WithLogWriter(logf), reference.WithTestClock(),
-			reference.WithC2SAddr("127.0.0.1:0"), reference.WithC2STLSAddr("127.0.0.1:0"),
-			reference.WithControlSocket(""),
-		}
-		if !e.noS2S {
-			opts = append(opts, reference.WithS2SAddr("127.0.0.1:0"))
-		}
-		if !e.noHTTP {
-			opts = append(opts, reference.WithHTTPAddr("127.0.0.1:0"))
-		}
-		srv, err = reference.New(e.pol, append(opts, e.opts...)...)
-		if err == nil {
-			err = srv.Start(ctx)
-		}
-		switch {
-		case err == nil:
-		case strings.Contains(err.Error(), "s2s component is not available") && !e.noS2S:
-			e.noS2S = true
-			continue
-		case strings.Contains(err.Error(), "upload component is not available") && !e.noHTTP:
-			e.noHTTP = true
-			continue
-		}
-		break
+	// Every listener on loopback; s2s dials only hosts it is told of, so
+	// the embedded server never sends anything off this machine.
+	opts := []reference.Option{
+		reference.WithDataDir(data), reference.WithKeyFile(filepath.Join(dir, "at-rest.key")),
+		reference.WithDomain("localhost"), reference.WithLogWriter(logf), reference.WithTestClock(),
+		reference.WithC2SAddr("127.0.0.1:0"), reference.WithC2STLSAddr("127.0.0.1:0"),
+		reference.WithS2SAddr("127.0.0.1:0"), reference.WithS2SStaticHostsOnly(),
+		reference.WithHTTPAddr("127.0.0.1:0"), reference.WithControlSocket(""),
+	}
+	srv, err := reference.New(e.pol, append(opts, e.opts...)...)
+	if err == nil {
+		err = srv.Start(ctx)
 	}
 	if err != nil {
 		logf.Close()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -168,7 +169,7 @@ func (l *Listener) Serve(ctx context.Context, ln net.Listener, directTLS bool) e
 }
 
 func (l *Listener) handle(ctx context.Context, conn net.Conn, directTLS bool) {
-	ip := hostOf(conn.RemoteAddr())
+	ip := limitKey(conn.RemoteAddr())
 	if !l.cap.Acquire(ip) {
 		l.cfg.Metrics.ConnectionsRefused.WithLabelValues("per_address_cap").Inc()
 		if !directTLS {
@@ -233,15 +234,26 @@ func (l *Listener) newID() string {
 	return l.prefix + "-" + strconv.FormatUint(l.connID.Add(1), 36)
 }
 
-func hostOf(a net.Addr) string {
+// limitKey is the address the per-address limits (connections, failed
+// logins, registrations) count by: an IPv4 address (IPv4-mapped IPv6
+// unmapped), or the /64 of an IPv6 address, since one IPv6 host usually
+// holds a whole /64. It is also what a failed-login log line shows.
+func limitKey(a net.Addr) string {
+	var ip netip.Addr
 	if ta, ok := a.(*net.TCPAddr); ok {
-		return ta.IP.String()
+		ip, _ = netip.AddrFromSlice(ta.IP)
+	} else if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+		ip = ap.Addr()
 	}
-	h, _, err := net.SplitHostPort(a.String())
-	if err != nil {
+	ip = ip.Unmap()
+	if !ip.IsValid() {
 		return a.String()
 	}
-	return h
+	if ip.Is6() {
+		p, _ := ip.Prefix(64)
+		return p.String()
+	}
+	return ip.String()
 }
 
 // TLSConfig returns the listener's TLS configuration (for benchmarks).

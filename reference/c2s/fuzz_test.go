@@ -71,8 +71,18 @@ func (*memConn) SetWriteDeadline(time.Time) error { return nil }
 
 var fuzzEnv struct {
 	once sync.Once
+	dir  string
 	l    *Listener
 	err  error
+}
+
+// TestMain removes the fuzz environment's store after the package's tests.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if fuzzEnv.dir != "" {
+		os.RemoveAll(fuzzEnv.dir)
+	}
+	os.Exit(code)
 }
 
 func fuzzListener(t testing.TB) *Listener {
@@ -82,6 +92,7 @@ func fuzzListener(t testing.TB) *Listener {
 			fuzzEnv.err = err
 			return
 		}
+		fuzzEnv.dir = dir
 		st, err := store.Open(filepath.Join(dir, "data"), bytes.Repeat([]byte{1}, store.KeySize))
 		if err != nil {
 			fuzzEnv.err = err

@@ -420,9 +420,9 @@ func (s *session) authenticate(ctx context.Context, auth *wire.Element) (bool, e
 				s.writeNow(saslFailure("invalid-authzid", ""))
 				return false, s.tooMany()
 			}
-			if bf := cfg.BruteForce; bf != nil {
-				bf.Reset(s.ip)
-			}
+			// A success does not clear the address's failures: otherwise
+			// one's own account would reset the count between guesses at
+			// another's.
 			s.user = user
 			s.authed = true
 			cfg.Metrics.Auth.WithLabelValues(metricMech(mech), "success").Inc()

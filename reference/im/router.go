@@ -263,19 +263,23 @@ func (r *Router) Bind(sess Session, username, requested, addr string, onBound fu
 		}
 	}
 	var oldAvailable bool
+	var oldDirected map[string]bool
 	if old != nil {
 		old.gone = true
 		oldAvailable = old.available
 		old.available = false
+		oldDirected, old.directed = old.directed, nil
 	}
 	onBound(j)
 	u.resources = append(u.resources, res)
 	u.mu.Unlock()
 	r.cfg.Metrics.Sessions.WithLabelValues("bound").Inc()
 	if old != nil {
+		// The replaced session no longer counts; its Unbind will find it gone.
+		r.cfg.Metrics.Sessions.WithLabelValues("bound").Dec()
 		old.sess.Close("conflict", "replaced by a new session with the same resource")
-		if oldAvailable {
-			r.broadcastUnavailable(context.Background(), old, nil)
+		if oldAvailable || len(oldDirected) > 0 {
+			r.broadcastUnavailable(context.Background(), old, oldDirected)
 		}
 	}
 	return res, nil
