@@ -21,6 +21,7 @@ var Scenarios = []string{"login", "chat", "presence", "offline", "mixed"}
 
 // Target is the server under load.
 type Target struct {
+	Name       string             // what the server is, for reports ("" when only an address was given)
 	Addr       string             // c2s address host:port
 	Domain     string             // XMPP domain
 	TLSMode    xmppclient.TLSMode // StartTLS (default) or DirectTLS

@@ -217,6 +217,9 @@ func Run(ctx context.Context, cfg Config) (*stats.Result, error) {
 		}()
 	}
 	wg.Wait()
+	if now := time.Now(); ctx.Err() != nil && end.After(now) {
+		end = now // interrupted: the measured phase ended here, not at its schedule
+	}
 	r.live.setPhase("drain")
 	r.drain(ctx)
 	r.live.setPhase("done")
@@ -252,6 +255,9 @@ func Run(ctx context.Context, cfg Config) (*stats.Result, error) {
 	}
 	if cfg.Scenario == "mixed" {
 		res.Config["mix"] = cfg.Mix
+	}
+	if cfg.Target.Name != "" {
+		res.Config["target"] = cfg.Target.Name
 	}
 	return &res, ctx.Err()
 }

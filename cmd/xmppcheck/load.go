@@ -18,6 +18,7 @@ import (
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
 
+	"github.com/xmppcheck/xmppcheck/internal/dockerenv"
 	"github.com/xmppcheck/xmppcheck/internal/xmppclient"
 	"github.com/xmppcheck/xmppcheck/loadgen"
 	"github.com/xmppcheck/xmppcheck/loadgen/report"
@@ -36,7 +37,7 @@ type loadFlags struct {
 	accountsFile, provisionCmd                  string
 	register                                    bool
 	userPrefix, password                        string
-	target                                      string
+	target, targetFile, fixtures                string
 	sourceAddrs                                 string
 	shard                                       string
 	jsonOut, csvOut, htmlOut                    string
@@ -68,6 +69,14 @@ Scenarios:
 
 Without --server the embedded reference server is started in-process with
 temporary directories (its CPU and memory then count with the generator's).
+--target NAME (fixtures/targets/NAME/target.yaml) or --target-file FILE
+starts a server in a container instead: the image is built when the file
+says how, ports are published on 127.0.0.1, the accounts are created with
+the file's accounts.create command (or in-band registration), and the
+container is removed afterwards, also after an interrupt. Behind published
+ports every session reaches the server from one address, so a server that
+caps connections per address (the reference fixture: 100) refuses the
+sessions beyond its cap.
 Accounts are <user-prefix>0 … <user-prefix>N-1 with --password; create them
 with --register (in-band registration), --provision-cmd, or list them with
 --accounts FILE ("user password" per line).
@@ -83,6 +92,9 @@ exactly with 'xmppcheck load merge'), --csv (per-second series) and --html
 0 all thresholds hold, 1 one failed, 2 usage or infrastructure error.`,
 		Example: `  # 200 users, 2000 messages/s for 15 s against the embedded server
   xmppcheck load chat --users 200 --rate 2000 --duration 15s --json r.json --threshold 'p99<50ms' --threshold 'errors<0.1%'
+
+  # the reference server in a container (built from fixtures/targets/reference)
+  xmppcheck load chat --target reference --users 100 --rate 1000 --duration 30s --html r.html
 
   # logins against a server on this machine, accounts created by IBR
   xmppcheck load login --server 127.0.0.1:5222 --domain localhost --register --users 500 --rate 100 --duration 30s
@@ -119,7 +131,9 @@ exactly with 'xmppcheck load merge'), --csv (per-second series) and --html
 	fl.StringVar(&f.provisionCmd, "provision-cmd", "", "shell command run once per account before the run; {user} {password} {domain} are replaced, e.g. 'prosodyctl register {user} {domain} {password}'")
 	fl.StringVar(&f.userPrefix, "user-prefix", "load", "generated account names are PREFIX0 … PREFIXn-1")
 	fl.StringVar(&f.password, "password", "load-password-1", "password of the generated accounts")
-	fl.StringVar(&f.target, "target", "", "start the fixture container fixtures/targets/NAME and load it")
+	fl.StringVar(&f.target, "target", "", "build and start the fixture container fixtures/targets/`NAME`/target.yaml, create the accounts in it, load it, and remove it afterwards")
+	fl.StringVar(&f.targetFile, "target-file", "", "like --target, for a target `FILE` of your own (format: CONTRIBUTING.md, \"Target files\")")
+	fl.StringVar(&f.fixtures, "fixtures", "", "`DIR` holding fixture targets (default: fixtures/targets of the enclosing checkout)")
 	fl.StringVar(&f.sourceAddrs, "source-addrs", "", "local addresses to spread connections over, e.g. 127.0.0.2-127.0.0.200 (passes 64k connections per destination)")
 	fl.StringVar(&f.shard, "shard", "0/1", "run shard I of N (0-based): users and rate are split, pairs stay in one shard")
 	fl.StringVar(&f.jsonOut, "json", "", "write the result as JSON (raw histograms, for 'load merge')")
@@ -233,15 +247,31 @@ func runLoad(cmd *cobra.Command, scenario string, f *loadFlags) error {
 
 	// Target.
 	var provision loadgen.Provisioner
+	given := 0
+	for _, v := range []string{f.server, f.target, f.targetFile} {
+		if v != "" {
+			given++
+		}
+	}
 	switch {
-	case f.target != "" && f.server != "":
-		return usageErr("--target and --server exclude each other")
-	case f.target != "":
-		t, cleanup, prov, err := startLoadTarget(ctx, f.target, stderr)
+	case given > 1:
+		return usageErr("give only one of --server, --target and --target-file")
+	case f.target != "" || f.targetFile != "":
+		tf, err := loadTargetFile(f.target, f.targetFile, f.fixtures)
 		if err != nil {
+			return err
+		}
+		dockerenv.Setup()
+		t, cleanup, prov, err := startLoadTarget(ctx, tf, cfg.Target.TLSMode, stderr, f.verbose)
+		if err != nil {
+			var ee *exitError
+			if errors.As(err, &ee) {
+				return err
+			}
 			return &exitError{code: exitUsage, err: err}
 		}
 		defer cleanup()
+		t.RootCAs, t.Mechanisms = cfg.Target.RootCAs, cfg.Target.Mechanisms
 		cfg.Target, provision = t, prov
 	case f.server != "":
 		cfg.Target.Addr, cfg.Target.Domain = f.server, f.domain
@@ -252,6 +282,7 @@ func runLoad(cmd *cobra.Command, scenario string, f *loadFlags) error {
 		}
 		defer cleanup()
 		cfg.Target.Addr, cfg.Target.Domain, cfg.Target.InProcess = t.Addr, t.Domain, true
+		cfg.Target.Name = "embedded reference server"
 		if cfg.Target.RootCAs == nil {
 			cfg.Target.RootCAs = t.RootCAs
 		}

@@ -5,13 +5,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/xmppcheck/xmppcheck/internal/dockerenv"
 	"github.com/xmppcheck/xmppcheck/loadgen/stats"
 )
 
@@ -251,6 +254,57 @@ func TestLoadEmbedded(t *testing.T) {
 	}
 	if !res.Shards[0].CPUIncludesSUT {
 		t.Error("an embedded run must say its CPU figures include the server")
+	}
+}
+
+// TestLoadTarget runs a short bounded chat load against the reference
+// fixture in a container (--target): the image is built, the accounts are
+// created by exec in the container, every message is delivered, and the
+// container is gone afterwards.
+func TestLoadTarget(t *testing.T) {
+	fixtures, err := filepath.Abs("../../fixtures/targets")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--target", "no-such-server"}, "known: "},
+		{[]string{"--target", "reference", "--server", "127.0.0.1:5222"}, "only one of --server, --target and --target-file"},
+		{[]string{"--target-file", filepath.Join(t.TempDir(), "missing.yaml")}, "no such file"},
+	} {
+		code, _, errOut := runChild(t, append([]string{"load", "chat", "--fixtures", fixtures, "--progress", "never"}, tt.args...)...)
+		if code != 2 || !strings.Contains(errOut, tt.want) {
+			t.Errorf("%v: exit %d, want 2 with %q:\n%s", tt.args, code, tt.want, errOut)
+		}
+	}
+
+	dockerenv.Require(t)
+	jsonPath := filepath.Join(t.TempDir(), "r.json")
+	code, out, errOut := runChild(t, "load", "chat", "--target", "reference", "--fixtures", fixtures,
+		"--users", "20", "--rate", "100", "--duration", "2s", "--max-messages", "200", "--progress", "never",
+		"--json", jsonPath, "--threshold", "lost==0", "--threshold", "errors==0")
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	res := readResult(t, jsonPath)
+	if res.Counters[stats.Sent] != 200 || res.Counters[stats.Completed] != 200 || res.Counters[stats.Sessions] != 20 ||
+		res.Metrics["message"] == nil || res.Metrics["message"].Count != 200 {
+		t.Errorf("counters %v", res.Counters)
+	}
+	if res.Config["target"] != "reference" || res.Shards[0].CPUIncludesSUT {
+		t.Errorf("config %v, cpu includes server %v", res.Config, res.Shards[0].CPUIncludesSUT)
+	}
+	m := regexp.MustCompile(`target reference: container ([0-9a-f]{12,}), c2s on 127\.0\.0\.1:\d+`).FindStringSubmatch(errOut)
+	if m == nil {
+		t.Fatalf("no container announced:\n%s", errOut)
+	}
+	if !strings.Contains(errOut, "container stopped and removed") {
+		t.Errorf("no cleanup reported:\n%s", errOut)
+	}
+	if err := exec.Command("docker", "inspect", m[1]).Run(); err == nil {
+		t.Errorf("container %s still exists after the run", m[1])
 	}
 }
 

@@ -1,7 +1,6 @@
 package target
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -9,36 +8,30 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/moby/moby/api/pkg/stdcopy"
-	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
-	tcexec "github.com/testcontainers/testcontainers-go/exec"
-	"github.com/testcontainers/testcontainers-go/wait"
 
 	"github.com/xmppcheck/xmppcheck/conformance/evidence"
 	"github.com/xmppcheck/xmppcheck/conformance/report"
-	"github.com/xmppcheck/xmppcheck/internal/dockerenv"
+	itarget "github.com/xmppcheck/xmppcheck/internal/target"
 	"github.com/xmppcheck/xmppcheck/spec"
 )
 
 // Container is a server started in a container from a target file, with
-// its ports published on 127.0.0.1 only.
+// its ports published on 127.0.0.1 only (internal/target starts it; this
+// type adds the suite's capabilities: evidence, clock, accounts).
 type Container struct {
 	file     *File
 	keep     bool
 	buildLog io.Writer
 
 	mu     sync.Mutex
-	ctr    *testcontainers.DockerContainer
+	srv    *itarget.Container // nil before Start and after Close
 	addrs  Addrs
 	offset time.Duration
 }
@@ -134,256 +127,73 @@ func (c *Container) LocalAddrs() bool {
 }
 func (c *Container) IBR() bool { return c.file.Accounts.IBR }
 
-func imageTag(name string) string {
-	var b strings.Builder
-	for _, r := range strings.ToLower(name) {
-		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.' {
-			b.WriteRune(r)
-		} else {
-			b.WriteByte('-')
-		}
-	}
-	return "xmppcheck-target-" + b.String() + ":latest"
-}
-
 // Start builds the image if needed and starts the container, waiting as
 // the target file says. On failure nothing is left running.
 func (c *Container) Start(ctx context.Context) error {
-	dockerenv.Setup()
-	f := c.file
-	image := f.Image
-	if f.Build != nil {
-		image = imageTag(f.Name)
-		var opts []dockerenv.BuildOption
-		opts = append(opts, dockerenv.WithBuildLog(c.buildLog))
-		for name, pkg := range f.Build.GoBinaries {
-			opts = append(opts, dockerenv.WithGoBinary(name, pkg))
-		}
-		if err := dockerenv.BuildImage(ctx, filepath.Join(f.Dir, f.Build.Context), f.Build.Dockerfile, image, f.Build.Args, opts...); err != nil {
-			return fmt.Errorf("target %s: %w", f.Name, err)
-		}
-	}
-	var exposed []string
-	for _, p := range []int{f.Ports.C2S, f.Ports.C2STLS, f.Ports.S2S, f.Ports.HTTP} {
-		if p != 0 {
-			exposed = append(exposed, strconv.Itoa(p)+"/tcp")
-		}
-	}
-	timeout := time.Duration(f.Wait.Timeout)
-	if timeout <= 0 {
-		timeout = 60 * time.Second
-	}
-	var strategy wait.Strategy
-	if f.Wait.Log != "" {
-		strategy = wait.ForLog(f.Wait.Log).WithStartupTimeout(timeout)
-	} else {
-		strategy = wait.ForListeningPort(strconv.Itoa(f.port(f.Wait.Port)) + "/tcp").WithStartupTimeout(timeout)
-	}
-	publish, err := publishAddr()
+	srv, err := itarget.Start(ctx, c.file, itarget.WithBuildLog(c.buildLog))
 	if err != nil {
-		return fmt.Errorf("target %s: %w", f.Name, err)
+		return err
 	}
-	ctr, err := testcontainers.Run(ctx, image,
-		testcontainers.WithExposedPorts(exposed...),
-		testcontainers.WithEnv(f.Env),
-		testcontainers.WithLabels(map[string]string{"org.xmppcheck.target": f.Name}),
-		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
-			// Publish on 127.0.0.1 only, on ports the engine picks.
-			hc.PortBindings = network.PortMap{}
-			for _, e := range exposed {
-				hc.PortBindings[network.MustParsePort(e)] = []network.PortBinding{{HostIP: publish}}
-			}
-			hc.PublishAllPorts = false
-		}),
-		testcontainers.WithWaitStrategy(strategy),
-	)
-	if err != nil {
-		if ctr != nil {
-			logs := c.tailLogs(ctr)
-			ctr.Terminate(context.WithoutCancel(ctx))
-			return fmt.Errorf("target %s: start: %w\n--- container output (tail) ---\n%s", f.Name, err, logs)
-		}
-		return fmt.Errorf("target %s: start: %w", f.Name, err)
-	}
-	host, err := ctr.Host(ctx) // 127.0.0.1 here (dockerenv.Setup); the dind service in CI templates
-	if err != nil {
-		ctr.Terminate(context.WithoutCancel(ctx))
-		return fmt.Errorf("target %s: host: %w", f.Name, err)
-	}
-	addrs := Addrs{}
-	for _, p := range []struct {
-		port int
-		dst  *string
-	}{{f.Ports.C2S, &addrs.C2S}, {f.Ports.C2STLS, &addrs.C2STLS}, {f.Ports.S2S, &addrs.S2S}, {f.Ports.HTTP, &addrs.HTTP}} {
-		if p.port == 0 {
-			continue
-		}
-		mp, err := ctr.MappedPort(ctx, strconv.Itoa(p.port)+"/tcp")
-		if err != nil {
-			ctr.Terminate(context.WithoutCancel(ctx))
-			return fmt.Errorf("target %s: port %d: %w", f.Name, p.port, err)
-		}
-		*p.dst = net.JoinHostPort(host, strconv.Itoa(int(mp.Num())))
-	}
+	a := srv.Addrs()
 	c.mu.Lock()
-	c.ctr, c.addrs = ctr, addrs
+	c.srv, c.addrs = srv, Addrs{C2S: a.C2S, C2STLS: a.C2STLS, S2S: a.S2S, HTTP: a.HTTP}
 	c.mu.Unlock()
 	return nil
-}
-
-// publishAddr is the host address container ports are published on:
-// 127.0.0.1, unless XMPPCHECK_PUBLISH_HOST says otherwise (CI templates
-// running the engine as a separate docker-in-docker service, whose ports
-// are reached over the job's private network).
-func publishAddr() (netip.Addr, error) {
-	s := os.Getenv("XMPPCHECK_PUBLISH_HOST")
-	if s == "" {
-		return netip.MustParseAddr("127.0.0.1"), nil
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Addr{}, fmt.Errorf("XMPPCHECK_PUBLISH_HOST: %w", err)
-	}
-	return a, nil
-}
-
-func (c *Container) tailLogs(ctr *testcontainers.DockerContainer) string {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	rc, err := ctr.Logs(ctx)
-	if err != nil {
-		return err.Error()
-	}
-	defer rc.Close()
-	b, _ := io.ReadAll(io.LimitReader(rc, 1<<20))
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > 40 {
-		lines = lines[len(lines)-40:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 // Close terminates the container, unless WithKeep.
 func (c *Container) Close(ctx context.Context) error {
 	c.mu.Lock()
-	ctr := c.ctr
-	c.ctr = nil
+	srv := c.srv
+	c.srv = nil
 	c.mu.Unlock()
-	if ctr == nil {
+	if srv == nil {
 		return nil
 	}
 	if c.keep {
+		id := srv.ID()[:12]
 		fmt.Fprintf(c.buildLog, "target %s: kept container %s running (c2s %s); remove it with: docker rm -f %s\n",
-			c.file.Name, ctr.GetContainerID()[:12], c.addrs.C2S, ctr.GetContainerID()[:12])
+			c.file.Name, id, c.addrs.C2S, id)
 		return nil
 	}
-	if err := ctr.Terminate(ctx); err != nil {
-		return fmt.Errorf("target %s: terminate: %w", c.file.Name, err)
+	return srv.Close(ctx)
+}
+
+func (c *Container) server() (*itarget.Container, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.srv == nil {
+		return nil, fmt.Errorf("target %s: not started", c.file.Name)
 	}
-	return nil
+	return c.srv, nil
 }
 
 func (c *Container) container() (*testcontainers.DockerContainer, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.ctr == nil {
-		return nil, fmt.Errorf("target %s: not started", c.file.Name)
+	srv, err := c.server()
+	if err != nil {
+		return nil, err
 	}
-	return c.ctr, nil
+	return srv.Docker()
 }
 
 // exec runs a command in the container and fails on a non-zero exit.
 func (c *Container) exec(ctx context.Context, cmd []string) (string, error) {
-	ctr, err := c.container()
+	srv, err := c.server()
 	if err != nil {
 		return "", err
 	}
-	code, r, err := ctr.Exec(ctx, cmd, tcexec.Multiplexed())
-	if err != nil {
-		return "", fmt.Errorf("target %s: exec %q: %w", c.file.Name, cmd, err)
-	}
-	out, _ := io.ReadAll(io.LimitReader(r, 1<<20))
-	if code != 0 {
-		return string(out), fmt.Errorf("target %s: exec %q: exit status %d: %s", c.file.Name, cmd, code, strings.TrimSpace(string(out)))
-	}
-	return string(out), nil
+	return srv.Exec(ctx, cmd)
 }
 
 // execOutput runs cmd in the container with input on its standard input
-// (testcontainers' Exec attaches none) and returns its standard output;
+// and returns its standard output (at most evidence.DefaultLimit bytes);
 // a non-zero exit is an error carrying the standard error.
 func (c *Container) execOutput(ctx context.Context, cmd []string, input string) ([]byte, error) {
-	ctr, err := c.container()
+	srv, err := c.server()
 	if err != nil {
 		return nil, err
 	}
-	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("target %s: docker client: %w", c.file.Name, err)
-	}
-	defer cli.Close()
-	fail := func(err error) ([]byte, error) {
-		return nil, fmt.Errorf("target %s: exec %q: %w", c.file.Name, cmd, err)
-	}
-	cr, err := cli.ExecCreate(ctx, ctr.GetContainerID(), client.ExecCreateOptions{
-		Cmd: cmd, AttachStdin: input != "", AttachStdout: true, AttachStderr: true})
-	if err != nil {
-		return fail(err)
-	}
-	att, err := cli.ExecAttach(ctx, cr.ID, client.ExecAttachOptions{})
-	if err != nil {
-		return fail(err)
-	}
-	defer att.Close()
-	stop := context.AfterFunc(ctx, att.Close) // unblocks the reads below
-	defer stop()
-	if input != "" {
-		if _, err := io.WriteString(att.Conn, input); err != nil {
-			return fail(err)
-		}
-		if err := att.CloseWrite(); err != nil {
-			return fail(err)
-		}
-	}
-	var stdout, stderr bytes.Buffer
-	if _, err := stdcopy.StdCopy(&limitWriter{&stdout, evidence.DefaultLimit}, &limitWriter{&stderr, 1 << 20}, att.Reader); err != nil {
-		if ctx.Err() != nil {
-			return fail(ctx.Err())
-		}
-		return fail(err)
-	}
-	// The engine marks the exec stopped shortly after closing the stream.
-	for {
-		ins, err := cli.ExecInspect(ctx, cr.ID, client.ExecInspectOptions{})
-		if err != nil {
-			return fail(err)
-		}
-		if !ins.Running {
-			if ins.ExitCode != 0 {
-				return stdout.Bytes(), fmt.Errorf("target %s: exec %q: exit status %d: %s", c.file.Name, cmd, ins.ExitCode,
-					strings.TrimSpace(stderr.String()+" "+stdout.String()))
-			}
-			return stdout.Bytes(), nil
-		}
-		select {
-		case <-ctx.Done():
-			return fail(ctx.Err())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
-
-// limitWriter keeps the first n bytes written to it and drops the rest.
-type limitWriter struct {
-	b *bytes.Buffer
-	n int64
-}
-
-func (w *limitWriter) Write(p []byte) (int, error) {
-	if room := w.n - int64(w.b.Len()); room > 0 {
-		w.b.Write(p[:min(int64(len(p)), room)])
-	}
-	return len(p), nil
+	return srv.Run(ctx, cmd, input, evidence.DefaultLimit)
 }
 
 // SeenAddrs: behind published ports the server sees the container
@@ -423,31 +233,24 @@ func (c *Container) NewAccount(ctx context.Context, hint string) (Account, error
 	return a, c.CreateAccount(ctx, a)
 }
 
-// CreateAccount creates a exactly as given.
+// CreateAccount creates a exactly as given (the target file's create
+// command, or in-band registration).
 func (c *Container) CreateAccount(ctx context.Context, a Account) error {
-	if c.file.Accounts.IBR {
-		if err := registerIBR(ctx, c.Addrs().C2S, c.file.Domain, a); err != nil {
-			return fmt.Errorf("target %s: %w", c.file.Name, err)
-		}
-		return nil
-	}
-	vals := map[string]string{"user": a.User, "domain": c.file.Domain, "password": a.Password}
-	if in := c.file.Accounts.Stdin; in != "" {
-		_, err := c.execOutput(ctx, expand(c.file.Accounts.Create, vals), expand([]string{in}, vals)[0])
+	srv, err := c.server()
+	if err != nil {
 		return err
 	}
-	_, err := c.exec(ctx, expand(c.file.Accounts.Create, vals))
-	return err
+	return srv.CreateAccount(ctx, a.User, a.Password)
 }
 
 // DeleteAccount deletes an account with the delete command (IBR targets:
 // the account removes itself, XEP-0077 §3.2).
 func (c *Container) DeleteAccount(ctx context.Context, a Account) error {
-	if c.file.Accounts.IBR {
-		return unregisterIBR(ctx, c.Addrs().C2S, c.file.Domain, a)
+	srv, err := c.server()
+	if err != nil {
+		return err
 	}
-	_, err := c.exec(ctx, expand(c.file.Accounts.Delete, map[string]string{"user": a.User, "domain": c.file.Domain, "password": a.Password}))
-	return err
+	return srv.DeleteAccount(ctx, a.User, a.Password)
 }
 
 // Logs returns the container output ("stdout") and the log files.
@@ -510,7 +313,9 @@ func (c *Container) Data(ctx context.Context) (*evidence.Corpus, error) {
 	return corpus, nil
 }
 
-func (c *Container) StoreFormat() evidence.StoreFormat { return c.file.Evidence.StoreFormat }
+func (c *Container) StoreFormat() evidence.StoreFormat {
+	return evidence.StoreFormat(c.file.Evidence.StoreFormat)
+}
 
 // Advance moves the faked clock by d and runs the purge commands.
 func (c *Container) Advance(ctx context.Context, d time.Duration) error {
@@ -521,12 +326,12 @@ func (c *Container) Advance(ctx context.Context, d time.Duration) error {
 	c.offset += d
 	total := c.offset
 	c.mu.Unlock()
-	vals := map[string]string{"by": d.String(), "by_seconds": secondsString(d), "total_seconds": secondsString(total)}
-	if _, err := c.exec(ctx, expand(c.file.Clock.Advance, vals)); err != nil {
+	vals := map[string]string{"by": d.String(), "by_seconds": itarget.Seconds(d), "total_seconds": itarget.Seconds(total)}
+	if _, err := c.exec(ctx, itarget.Expand(c.file.Clock.Advance, vals)); err != nil {
 		return err
 	}
 	for _, p := range c.file.Purge {
-		if _, err := c.exec(ctx, expand(p, vals)); err != nil {
+		if _, err := c.exec(ctx, itarget.Expand(p, vals)); err != nil {
 			return err
 		}
 	}

@@ -1,233 +1,30 @@
 package target
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
-	"time"
-
-	"go.yaml.in/yaml/v3"
 
 	"github.com/xmppcheck/xmppcheck/conformance/evidence"
+	itarget "github.com/xmppcheck/xmppcheck/internal/target"
 )
 
 // File is a target file (fixtures/targets/NAME/target.yaml or a user's
 // own; format in CONTRIBUTING.md): how to build and start a server in a
-// container and what the suite may do to it.
-type File struct {
-	// Dir is the directory of the file; relative paths resolve against it.
-	Dir string `yaml:"-"`
-	// Path is the file itself.
-	Path string `yaml:"-"`
+// container and what the suite may do to it. Parsing and the container
+// itself live in internal/target, shared with the load generator; this
+// package adds what the suite does with them (evidence, clock, purge).
+type File = itarget.File
 
-	Name        string            `yaml:"name"`
-	Description string            `yaml:"description"`
-	Image       string            `yaml:"image"`
-	Build       *Build            `yaml:"build"`
-	Domain      string            `yaml:"domain"`
-	Ports       Ports             `yaml:"ports"`
-	Wait        Wait              `yaml:"wait"`
-	Env         map[string]string `yaml:"env"`
-	Accounts    Accounts          `yaml:"accounts"`
-	Evidence    Evidence          `yaml:"evidence"`
-	Clock       *Clock            `yaml:"clock"`
-	Purge       [][]string        `yaml:"purge"`
-	Expected    string            `yaml:"expected"`
+// LoadFile reads and validates a target file, reporting every problem,
+// including an evidence.store_format the suite cannot parse.
+func LoadFile(path string) (*File, error) {
+	return itarget.LoadFile(path, itarget.WithCheck(checkStoreFormat))
 }
 
-// Build says how to build the image.
-type Build struct {
-	Context    string            `yaml:"context"`
-	Dockerfile string            `yaml:"dockerfile"`
-	Args       map[string]string `yaml:"args"`
-	// GoBinaries maps a file name in the build context to a Go package of
-	// this module compiled statically for the image ("xmppcheck":
-	// "./cmd/xmppcheck"), for images FROM scratch.
-	GoBinaries map[string]string `yaml:"go_binaries"`
-}
-
-// Ports are container ports; 0 when the server has no such listener.
-type Ports struct {
-	C2S    int `yaml:"c2s"`
-	C2STLS int `yaml:"c2s_tls"`
-	S2S    int `yaml:"s2s"`
-	HTTP   int `yaml:"http"`
-}
-
-// Wait says when the server is ready.
-type Wait struct {
-	Log     string   `yaml:"log"`
-	Port    string   `yaml:"port"`
-	Timeout Duration `yaml:"timeout"`
-}
-
-// Accounts says how test accounts are made.
-type Accounts struct {
-	// Create and Delete are commands run in the container, with
-	// placeholders {user}, {domain}, {password}.
-	Create []string `yaml:"create"`
-	Delete []string `yaml:"delete"`
-	// Stdin, when set, is written (placeholders expanded) to the create
-	// command's standard input: for admin tools that read the password
-	// there and never from the command line ("{password}\n" for
-	// `xmppcheck admin user add`).
-	Stdin string `yaml:"stdin"`
-	// IBR: accounts are registered in-band (XEP-0077).
-	IBR bool `yaml:"ibr"`
-}
-
-// Evidence says where the server keeps its logs and data.
-type Evidence struct {
-	// Logs are files in the container; "stdout" is the container output.
-	Logs []string `yaml:"logs"`
-	// Data are directories copied out of the container and scanned.
-	Data        []string             `yaml:"data"`
-	StoreFormat evidence.StoreFormat `yaml:"store_format"`
-	// Dump runs before the data is copied (a database dump to a file).
-	Dump []string `yaml:"dump"`
-	// Decrypted are commands whose standard output is the server's own
-	// decrypted export of a store encrypted at rest (`xmppcheck admin
-	// dump`, `xmppcheck admin dump --scram`). Scans use it for their
-	// positive controls and searches and store_format parses it, while
-	// storage.encrypted-at-rest still judges only the raw data.
-	Decrypted [][]string `yaml:"decrypted"`
-}
-
-// Clock says how the server's time is moved.
-type Clock struct {
-	// Advance runs in the container with {by}, {by_seconds} and
-	// {total_seconds}.
-	Advance []string `yaml:"advance"`
-}
-
-// Duration is a YAML duration ("60s", "2m", "7d").
-type Duration time.Duration
-
-// UnmarshalYAML accepts Go and policy durations.
-func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	v, err := time.ParseDuration(n.Value)
-	if err != nil {
-		return fmt.Errorf("line %d: %q is not a duration (use 60s or 2m)", n.Line, n.Value)
+func checkStoreFormat(f *File) []error {
+	sf := evidence.StoreFormat(f.Evidence.StoreFormat)
+	if sf != "" && !slices.Contains(evidence.StoreFormats(), sf) {
+		return []error{fmt.Errorf("evidence.store_format %q is not one of %v", sf, evidence.StoreFormats())}
 	}
-	*d = Duration(v)
 	return nil
 }
-
-// LoadFile reads and validates a target file, reporting every problem.
-func LoadFile(path string) (*File, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("target: %w", err)
-	}
-	var f File
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil {
-		return nil, fmt.Errorf("target: %s: %w", path, err)
-	}
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return nil, fmt.Errorf("target: %w", err)
-	}
-	f.Path, f.Dir = abs, filepath.Dir(abs)
-	if err := f.validate(); err != nil {
-		return nil, fmt.Errorf("target: %s: %w", path, err)
-	}
-	return &f, nil
-}
-
-func (f *File) validate() error {
-	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if f.Name == "" {
-		bad("name is required")
-	}
-	if f.Domain == "" {
-		bad("domain is required")
-	}
-	if (f.Image == "") == (f.Build == nil) {
-		bad("give exactly one of image and build")
-	}
-	if f.Ports.C2S == 0 {
-		bad("ports.c2s is required")
-	}
-	for name, p := range map[string]int{"c2s": f.Ports.C2S, "c2s_tls": f.Ports.C2STLS, "s2s": f.Ports.S2S, "http": f.Ports.HTTP} {
-		if p < 0 || p > 65535 {
-			bad("ports.%s: %d is not a port", name, p)
-		}
-	}
-	if f.Wait.Log == "" && f.Wait.Port == "" {
-		bad("wait needs log or port")
-	}
-	if f.Wait.Port != "" && f.port(f.Wait.Port) == 0 {
-		bad("wait.port %q names no port of ports", f.Wait.Port)
-	}
-	if !f.Accounts.IBR && (len(f.Accounts.Create) == 0 || len(f.Accounts.Delete) == 0) {
-		bad("accounts needs create and delete commands, or ibr: true")
-	}
-	if f.Evidence.StoreFormat != "" && !slices.Contains(evidence.StoreFormats(), f.Evidence.StoreFormat) {
-		bad("evidence.store_format %q is not one of %v", f.Evidence.StoreFormat, evidence.StoreFormats())
-	}
-	if f.Accounts.Stdin != "" && len(f.Accounts.Create) == 0 {
-		bad("accounts.stdin needs accounts.create")
-	}
-	for i, d := range f.Evidence.Decrypted {
-		if len(d) == 0 {
-			bad("evidence.decrypted[%d] is an empty command", i)
-		}
-	}
-	if f.Clock != nil && len(f.Clock.Advance) == 0 {
-		bad("clock.advance is required when clock is given")
-	}
-	if f.Build != nil {
-		ctxDir := filepath.Join(f.Dir, f.Build.Context)
-		df := f.Build.Dockerfile
-		if df == "" {
-			df = "Dockerfile"
-		}
-		if _, err := os.Stat(filepath.Join(ctxDir, df)); err != nil {
-			bad("build: %v", err)
-		}
-	}
-	if f.Expected != "" {
-		if _, err := os.Stat(filepath.Join(f.Dir, f.Expected)); err != nil {
-			bad("expected: %v", err)
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// port returns the container port called name ("c2s", "c2s_tls", "s2s",
-// "http").
-func (f *File) port(name string) int {
-	switch name {
-	case "c2s":
-		return f.Ports.C2S
-	case "c2s_tls":
-		return f.Ports.C2STLS
-	case "s2s":
-		return f.Ports.S2S
-	case "http":
-		return f.Ports.HTTP
-	}
-	return 0
-}
-
-// expand replaces {key} placeholders in each argument.
-func expand(args []string, vals map[string]string) []string {
-	out := make([]string, len(args))
-	for i, a := range args {
-		for k, v := range vals {
-			a = strings.ReplaceAll(a, "{"+k+"}", v)
-		}
-		out[i] = a
-	}
-	return out
-}
-
-func secondsString(d time.Duration) string { return strconv.FormatInt(int64(d/time.Second), 10) }
