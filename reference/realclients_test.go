@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/xmppcheck/xmppcheck/internal/dockerenv"
+	"github.com/xmppcheck/xmppcheck/internal/syncbuf"
 	"github.com/xmppcheck/xmppcheck/spec"
 	"github.com/xmppcheck/xmppcheck/spec/policies"
 )
@@ -94,7 +95,7 @@ func TestGoSendxmpp(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	common := []string{"-j", srv.Addrs().C2S, "-n", "--scram-mech-pinning", "SCRAM-SHA-1", "--suppress-root-warning", "--fast-off", "--timeout", "20"}
-	listenOut := &syncBuffer{}
+	listenOut := &syncbuf.Buffer{}
 	listener := exec.CommandContext(ctx, bin, append([]string{"-u", "bob@localhost", "-p", "bob-pw", "--listen"}, common...)...)
 	listener.Env = append(os.Environ(), "HOME="+home)
 	listener.Stdout = listenOut

@@ -6,34 +6,17 @@ import (
 	"crypto/tls"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/xmppcheck/xmppcheck/internal/syncbuf"
 
 	"github.com/xmppcheck/xmppcheck/reference/wire"
 	"github.com/xmppcheck/xmppcheck/spec/policies"
 )
 
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type testServer struct {
 	*Server
-	log *syncBuffer
+	log *syncbuf.Buffer
 }
 
 func startServer(t testing.TB, opts ...Option) testServer {
@@ -43,7 +26,7 @@ func startServer(t testing.TB, opts ...Option) testServer {
 		t.Fatal(err)
 	}
 	root := t.TempDir()
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	base := []Option{
 		WithDataDir(filepath.Join(root, "data")), WithKeyFile(filepath.Join(root, "at-rest.key")),
 		WithC2SAddr("127.0.0.1:0"), WithC2STLSAddr("127.0.0.1:0"), WithLogWriter(logs), WithTestClock(),

@@ -1,36 +1,19 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/xmppcheck/xmppcheck/internal/syncbuf"
 )
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // execCLI runs a command line with ctx and stdin, returning its error.
-func execCLI(ctx context.Context, stdin string, out *lockedBuffer, args ...string) error {
+func execCLI(ctx context.Context, stdin string, out *syncbuf.Buffer, args ...string) error {
 	root := newRootCmd()
 	root.SetArgs(args)
 	root.SetIn(strings.NewReader(stdin))
@@ -48,7 +31,7 @@ func TestServeAndAdmin(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &lockedBuffer{}
+	out := &syncbuf.Buffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- execCLI(ctx, "", out, "serve", "--c2s", "127.0.0.1:0", "--c2s-tls", "127.0.0.1:0", "--test-clock")
@@ -70,7 +53,7 @@ func TestServeAndAdmin(t *testing.T) {
 		t.Error(err)
 	}
 	admin := func(stdin string, args ...string) (string, error) {
-		o := &lockedBuffer{}
+		o := &syncbuf.Buffer{}
 		err := execCLI(context.Background(), stdin, o, append([]string{"admin"}, args...)...)
 		return o.String(), err
 	}
@@ -107,7 +90,7 @@ func TestServeAndAdmin(t *testing.T) {
 
 func TestServeRefusesKeyInsideData(t *testing.T) {
 	dir := t.TempDir()
-	out := &lockedBuffer{}
+	out := &syncbuf.Buffer{}
 	err := execCLI(context.Background(), "", out, "serve", "--data", dir, "--key-file", filepath.Join(dir, "k"), "--c2s", "127.0.0.1:0", "--c2s-tls", "")
 	if err == nil || !strings.Contains(err.Error(), "must not be inside the data directory") {
 		t.Fatalf("got %v", err)
@@ -119,7 +102,7 @@ func TestServeConfigFile(t *testing.T) {
 	cfg := filepath.Join(dir, "serve.yaml")
 	os.WriteFile(cfg, []byte("domain: example.test\ndata: d\nkey_file: k\nlisten:\n  c2s: 127.0.0.1:0\n  c2s_tls: \"\"\nlimits:\n  auth_timeout: 5s\n  max_stanza_size: 1024\nlog:\n  format: json\n"), 0o600)
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &lockedBuffer{}
+	out := &syncbuf.Buffer{}
 	done := make(chan error, 1)
 	go func() { done <- execCLI(ctx, "", out, "serve", "--config", cfg) }()
 	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(out.String(), "admin socket"); time.Sleep(20 * time.Millisecond) {
@@ -140,7 +123,7 @@ func TestServeConfigFile(t *testing.T) {
 	}
 	bad := filepath.Join(dir, "bad.yaml")
 	os.WriteFile(bad, []byte("listen:\n  c2ss: x\n"), 0o600)
-	if err := execCLI(context.Background(), "", &lockedBuffer{}, "serve", "--config", bad); err == nil || !strings.Contains(err.Error(), "c2ss") {
+	if err := execCLI(context.Background(), "", &syncbuf.Buffer{}, "serve", "--config", bad); err == nil || !strings.Contains(err.Error(), "c2ss") {
 		t.Fatalf("unknown key: %v", err)
 	}
 }

@@ -9,13 +9,13 @@ import (
 	"net"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"mellium.im/xmpp/stanza"
 
 	"github.com/xmppcheck/xmppcheck/internal/fakexmpp"
+	"github.com/xmppcheck/xmppcheck/internal/syncbuf"
 	"github.com/xmppcheck/xmppcheck/internal/xmppclient"
 )
 
@@ -618,24 +618,6 @@ func TestHijack(t *testing.T) {
 	}
 }
 
-// syncBuffer is a goroutine-safe transcript sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestTranscriptRedactsSecrets(t *testing.T) {
 	s := newServer(t, fakexmpp.WithDataFormRegistration())
 	const (
@@ -643,7 +625,7 @@ func TestTranscriptRedactsSecrets(t *testing.T) {
 		newPass   = "an0ther-Secret"
 		plainPass = "plain-Pass-77"
 	)
-	var tr syncBuffer
+	var tr syncbuf.Buffer
 	ctx := ctxT(t)
 	opts := []xmppclient.Option{xmppclient.WithRootCAs(s.CertPool()), xmppclient.WithTranscript(&tr)}
 

@@ -1,53 +1,23 @@
 package xmppclient_test
 
 import (
-	"context"
 	"crypto/tls"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"mellium.im/xmpp/stanza"
 
+	"github.com/xmppcheck/xmppcheck/internal/syncbuf"
 	"github.com/xmppcheck/xmppcheck/internal/xmppclient"
-	"github.com/xmppcheck/xmppcheck/reference"
-	"github.com/xmppcheck/xmppcheck/spec/policies"
+	"github.com/xmppcheck/xmppcheck/reference/referencetest"
 )
-
-// startReference starts the reference server in-process on loopback, the
-// way the load generator and the conformance suite do.
-func startReference(t *testing.T) *reference.Server {
-	t.Helper()
-	pol, err := policies.LoadDefault()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	srv, err := reference.New(pol,
-		reference.WithDataDir(filepath.Join(dir, "data")),
-		reference.WithKeyFile(filepath.Join(dir, "at-rest.key")),
-		reference.WithC2SAddr("127.0.0.1:0"),
-		reference.WithC2STLSAddr("127.0.0.1:0"),
-		reference.WithControlSocket(""),
-		reference.WithLogWriter(&syncBuffer{}),
-		reference.WithTestClock(),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	return srv
-}
 
 // TestAgainstReference runs the client's main paths against the real
 // reference server: both TLS modes, the TLS floor, SASL failures, IBR,
 // messages, roster, vCard, disco, MAM refusal, ping, transcript redaction.
 func TestAgainstReference(t *testing.T) {
-	srv := startReference(t)
+	srv := referencetest.Start(t)
 	ctx := ctxT(t)
 	a := srv.Addrs()
 	if err := srv.CreateUser(ctx, "alice", "alice-pw-1"); err != nil {
@@ -56,7 +26,7 @@ func TestAgainstReference(t *testing.T) {
 	if err := srv.CreateUser(ctx, "bob", "bob-pw-1"); err != nil {
 		t.Fatal(err)
 	}
-	var tr syncBuffer
+	var tr syncbuf.Buffer
 	opts := []xmppclient.Option{xmppclient.WithInsecureSkipVerify(), xmppclient.WithDomain(srv.Domain()), xmppclient.WithTranscript(&tr)}
 
 	alice, err := xmppclient.Connect(ctx, a.C2S, "alice", "alice-pw-1", opts...)

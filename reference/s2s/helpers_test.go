@@ -1,7 +1,6 @@
 package s2s
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -14,9 +13,10 @@ import (
 	"math/big"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/xmppcheck/xmppcheck/internal/syncbuf"
 )
 
 // testCA issues certificates; with a nil CA the certificate is self-signed.
@@ -70,24 +70,7 @@ type node struct {
 	srv  *Server
 	addr string
 	got  chan Stanza
-	logs *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs *syncbuf.Buffer
 }
 
 // listen binds a loopback port for a node before it exists, so two nodes
@@ -103,7 +86,7 @@ func listen(t testing.TB) net.Listener {
 
 func startNode(t testing.TB, domain string, ln net.Listener, cert tls.Certificate, opts ...Option) *node {
 	t.Helper()
-	n := &node{got: make(chan Stanza, 10000), logs: &syncBuffer{}}
+	n := &node{got: make(chan Stanza, 10000), logs: &syncbuf.Buffer{}}
 	if ln != nil {
 		n.addr = ln.Addr().String()
 	}

@@ -14,49 +14,30 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"mellium.im/xmpp/stanza"
 
 	"github.com/xmppcheck/xmppcheck/internal/dockerenv"
+	"github.com/xmppcheck/xmppcheck/internal/syncbuf"
 	"github.com/xmppcheck/xmppcheck/internal/xmppclient"
 	"github.com/xmppcheck/xmppcheck/reference"
+	"github.com/xmppcheck/xmppcheck/reference/referencetest"
 	"github.com/xmppcheck/xmppcheck/reference/upload"
 	"github.com/xmppcheck/xmppcheck/spec"
-	"github.com/xmppcheck/xmppcheck/spec/policies"
 )
 
 // server is a reference server on loopback with the upload service.
 type server struct {
-	*reference.Server
-	logs   *syncBuffer
+	*referencetest.Server
 	client *http.Client // trusts the server's certificate
 	cert   string       // its path
 }
 
 func startServer(t *testing.T, opts ...reference.Option) *server {
 	t.Helper()
-	pol, err := policies.LoadDefault()
-	if err != nil {
-		t.Fatal(err)
-	}
-	root := t.TempDir()
-	logs := &syncBuffer{}
-	base := []reference.Option{
-		reference.WithDataDir(filepath.Join(root, "data")), reference.WithKeyFile(filepath.Join(root, "at-rest.key")),
-		reference.WithC2SAddr("127.0.0.1:0"), reference.WithC2STLSAddr(""), reference.WithHTTPAddr("127.0.0.1:0"),
-		reference.WithLogWriter(logs), reference.WithTestClock(),
-	}
-	srv, err := reference.New(pol, append(base, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
+	srv := referencetest.Start(t, append([]reference.Option{reference.WithC2STLSAddr(""), reference.WithHTTPAddr("127.0.0.1:0")}, opts...)...)
 	certPath := filepath.Join(srv.DataDir(), reference.CertFile)
 	pem, err := os.ReadFile(certPath)
 	if err != nil {
@@ -65,22 +46,7 @@ func startServer(t *testing.T, opts ...reference.Option) *server {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(pem)
 	cl := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	return &server{Server: srv, logs: logs, client: cl, cert: certPath}
-}
-
-func (s *server) login(t *testing.T, user string) *xmppclient.Client {
-	t.Helper()
-	ctx := context.Background()
-	if err := s.CreateUser(ctx, user, user+"-pw"); err != nil && !errors.Is(err, reference.ErrUserExists) {
-		t.Fatal(err)
-	}
-	cl, err := xmppclient.Connect(ctx, s.Addrs().C2S, user, user+"-pw",
-		xmppclient.WithDomain(s.Domain()), xmppclient.WithInsecureSkipVerify(), xmppclient.WithTimeout(30*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cl.Close(context.Background()) })
-	return cl
+	return &server{Server: srv, client: cl, cert: certPath}
 }
 
 func (s *server) do(t *testing.T, method, url string, body []byte, ctype string) (int, []byte, http.Header) {
@@ -108,7 +74,7 @@ func (s *server) do(t *testing.T, method, url string, body []byte, ctype string)
 func TestServerUpload(t *testing.T) {
 	srv := startServer(t)
 	ctx := context.Background()
-	alice := srv.login(t, "alice")
+	alice := srv.Connect(t, "alice")
 	service := "upload." + srv.Domain()
 
 	// Discovery (XEP-0363 §3): an item of the domain, store/file identity,
@@ -201,13 +167,13 @@ func TestServerUploadRemovedWithAccount(t *testing.T) {
 	srv := startServer(t)
 	ctx := context.Background()
 	service := "upload." + srv.Domain()
-	bob := srv.login(t, "bob")
+	bob := srv.Connect(t, "bob")
 	bs, err := bob.RequestUploadSlot(ctx, service, "b.txt", 3, "text/plain")
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv.do(t, http.MethodPut, bs.PutURL, []byte("bob"), "text/plain")
-	carol := srv.login(t, "carol")
+	carol := srv.Connect(t, "carol")
 	cs, err := carol.RequestUploadSlot(ctx, service, "c.txt", 5, "text/plain")
 	if err != nil {
 		t.Fatal(err)
@@ -238,7 +204,7 @@ func TestServerUploadRemovedWithAccount(t *testing.T) {
 func TestServerUploadLimits(t *testing.T) {
 	srv := startServer(t, reference.WithUploadLimits(1000, 1500))
 	ctx := context.Background()
-	alice := srv.login(t, "alice")
+	alice := srv.Connect(t, "alice")
 	service := "upload." + srv.Domain()
 	info, err := alice.DiscoInfo(ctx, service, "")
 	if err != nil || !strings.Contains(info.Raw, "<value>1000</value>") {
@@ -289,7 +255,7 @@ func TestGoSendxmppHTTPUpload(t *testing.T) {
 	// against the system roots: SSL_CERT_FILE names the server's own.
 	env := append(os.Environ(), "HOME="+dir, "SSL_CERT_FILE="+srv.cert)
 	common := []string{"-j", srv.Addrs().C2S, "-n", "--suppress-root-warning", "--fast-off", "--timeout", "20"}
-	listenOut := &syncBuffer{}
+	listenOut := &syncbuf.Buffer{}
 	listener := exec.CommandContext(ctx, bin, append([]string{"-u", "bob@" + srv.Domain(), "-p", "bob-pw", "--listen"}, common...)...)
 	listener.Env, listener.Stdout, listener.Stderr = env, listenOut, listenOut
 	if err := listener.Start(); err != nil {
@@ -337,21 +303,4 @@ func requireTool(t *testing.T, name string) string {
 		t.Skipf("SKIPPED: %s is not installed; set CI=true to make this a failure", name)
 	}
 	return p
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -23,8 +23,8 @@ import (
 //	go test -run '^$' -bench ReferenceS2S -benchtime 20000x ./reference/s2s/interop
 func BenchmarkReferenceS2S(b *testing.B) {
 	addrA, addrB := freeAddr(b), freeAddr(b)
-	a, _ := startReference(b, "a.example", addrA, reference.WithS2SHost("b.example", addrB))
-	bs, _ := startReference(b, "b.example", addrB, reference.WithS2SHost("a.example", addrA))
+	a := startReference(b, "a.example", addrA, reference.WithS2SHost("b.example", addrB))
+	bs := startReference(b, "b.example", addrB, reference.WithS2SHost("a.example", addrA))
 	alice := connect(b, a, "alice")
 	bob := connect(b, bs, "bob")
 	carol := connect(b, a, "carol")

@@ -115,14 +115,14 @@ func TestFederationWithRealServers(t *testing.T) {
 	for _, p := range peers {
 		opts = append(opts, reference.WithS2SHost(p.domain, p.s2s))
 	}
-	ref, logs := startReference(t, refDomain, net.JoinHostPort(gw, "0"), opts...)
+	ref := startReference(t, refDomain, net.JoinHostPort(gw, "0"), opts...)
 	_, port, _ := net.SplitHostPort(ref.Addrs().S2S)
 	n, _ := strconv.Atoi(port)
 	dns.set(refDomain, gwAddr, uint16(n))
 	bob := connect(t, ref, "bob")
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("reference server log:\n%s", logs.String())
+			t.Logf("reference server log:\n%s", ref.Logs.String())
 		}
 	})
 
@@ -173,7 +173,7 @@ func TestFederationWithRealServers(t *testing.T) {
 		if m.Type != "error" {
 			t.Fatalf("got %s, want an error", m.Raw)
 		}
-		if !strings.Contains(logs.String(), "inbound TLS handshake refused") {
+		if !strings.Contains(ref.Logs.String(), "inbound TLS handshake refused") {
 			t.Error("no refused inbound handshake in the reference server's log")
 		}
 		// The refusal is what stopped it (above); bob's queue holds nothing
@@ -301,21 +301,4 @@ func logsOf(ctx context.Context, c testcontainers.Container) string {
 		s = s[len(s)-6000:]
 	}
 	return "\n--- container output (tail) ---\n" + s
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -25,7 +25,7 @@ func TestOpenSSLOnReferenceS2SPort(t *testing.T) {
 		}
 		t.Skip("SKIPPED: openssl is not installed; set CI=true to make this a failure")
 	}
-	srv, _ := startReference(t, "reference.example", "127.0.0.1:0")
+	srv := startReference(t, "reference.example", "127.0.0.1:0")
 	for _, tc := range []struct {
 		version, protocol string
 		ok                bool

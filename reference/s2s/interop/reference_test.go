@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +12,7 @@ import (
 
 	"github.com/xmppcheck/xmppcheck/internal/xmppclient"
 	"github.com/xmppcheck/xmppcheck/reference"
-	"github.com/xmppcheck/xmppcheck/spec/policies"
+	"github.com/xmppcheck/xmppcheck/reference/referencetest"
 )
 
 // freeAddr reserves a loopback port for a server that must be named in
@@ -28,43 +27,18 @@ func freeAddr(t testing.TB) string {
 	return ln.Addr().String()
 }
 
-func startReference(t testing.TB, domain, s2sAddr string, opts ...reference.Option) (*reference.Server, *syncBuffer) {
+// startReference starts a reference server for domain with s2s on s2sAddr.
+func startReference(t testing.TB, domain, s2sAddr string, opts ...reference.Option) *referencetest.Server {
 	t.Helper()
-	pol, err := policies.LoadDefault()
-	if err != nil {
-		t.Fatal(err)
-	}
-	root := t.TempDir()
-	logs := &syncBuffer{}
-	base := []reference.Option{
-		reference.WithDataDir(filepath.Join(root, "data")), reference.WithKeyFile(filepath.Join(root, "at-rest.key")),
-		reference.WithDomain(domain), reference.WithC2SAddr("127.0.0.1:0"), reference.WithC2STLSAddr(""),
-		reference.WithS2SAddr(s2sAddr), reference.WithS2SStaticHostsOnly(), reference.WithLogWriter(logs), reference.WithTestClock(),
-	}
-	srv, err := reference.New(pol, append(base, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	return srv, logs
+	base := []reference.Option{reference.WithDomain(domain), reference.WithC2STLSAddr(""), reference.WithS2SAddr(s2sAddr)}
+	return referencetest.Start(t, append(base, opts...)...)
 }
 
-func connect(t testing.TB, srv *reference.Server, user string) *xmppclient.Client {
+// connect logs user in as user@DOMAIN/r and sends initial presence.
+func connect(t testing.TB, srv *referencetest.Server, user string) *xmppclient.Client {
 	t.Helper()
-	ctx := context.Background()
-	if err := srv.CreateUser(ctx, user, user+"-pw"); err != nil {
-		t.Fatal(err)
-	}
-	cl, err := xmppclient.Connect(ctx, srv.Addrs().C2S, user, user+"-pw", xmppclient.WithDomain(srv.Domain()),
-		xmppclient.WithInsecureSkipVerify(), xmppclient.WithTimeout(30*time.Second), xmppclient.WithResource("r"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cl.Close(context.Background()) })
-	if err := cl.Send(ctx, "<presence/>"); err != nil {
+	cl := srv.Connect(t, user, xmppclient.WithResource("r"))
+	if err := cl.Send(context.Background(), "<presence/>"); err != nil {
 		t.Fatal(err)
 	}
 	return cl
@@ -87,8 +61,8 @@ func recv(t *testing.T, cl *xmppclient.Client, match func(xmppclient.Stanza) boo
 // domain nobody serves.
 func TestTwoReferenceServers(t *testing.T) {
 	addrA, addrB := freeAddr(t), freeAddr(t)
-	a, logsA := startReference(t, "a.example", addrA, reference.WithS2SHost("b.example", addrB))
-	b, _ := startReference(t, "b.example", addrB, reference.WithS2SHost("a.example", addrA))
+	a := startReference(t, "a.example", addrA, reference.WithS2SHost("b.example", addrB))
+	b := startReference(t, "b.example", addrB, reference.WithS2SHost("a.example", addrA))
 	alice, bob := connect(t, a, "alice"), connect(t, b, "bob")
 	ctx := context.Background()
 
@@ -144,10 +118,10 @@ func TestTwoReferenceServers(t *testing.T) {
 		t.Fatalf("got %s, want remote-server-not-found", e.Raw)
 	}
 	// Neither server logged an address: peers are named by domain.
-	if strings.Contains(logsA.String(), "127.0.0.1") {
-		t.Errorf("a.example logged an address:\n%s", logsA.String())
+	if strings.Contains(a.Logs.String(), "127.0.0.1") {
+		t.Errorf("a.example logged an address:\n%s", a.Logs.String())
 	}
-	if !strings.Contains(logsA.String(), "b.example") {
+	if !strings.Contains(a.Logs.String(), "b.example") {
 		t.Error("positive control: a.example's log never names its peer")
 	}
 }
