@@ -47,14 +47,7 @@ func (f *fakeXMPPTarget) Logs(context.Context) (*evidence.Corpus, error) {
 
 func startFakeXMPP(t *testing.T, opts ...fakexmpp.Option) *fakeXMPPTarget {
 	t.Helper()
-	s, err := fakexmpp.New(opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := fakexmpp.Start(t, opts...)
 	return &fakeXMPPTarget{
 		fakeTarget: fakeTarget{addrs: target.Addrs{C2S: s.Addr(), C2STLS: s.TLSAddr()}, caps: map[spec.Capability]bool{spec.CapAccounts: true}},
 		srv:        s,

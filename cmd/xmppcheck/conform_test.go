@@ -44,23 +44,10 @@ func runChild(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	return 0, out.String(), errOut.String()
 }
 
-func startFake(t *testing.T, opts ...fakexmpp.Option) *fakexmpp.Server {
-	t.Helper()
-	s, err := fakexmpp.New(opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
 func TestConformRemoteExitCodes(t *testing.T) {
-	good := startFake(t)
+	good := fakexmpp.Start(t)
 	good.AddUser("probe", "hunter2-probe-pw")
-	weak := startFake(t, fakexmpp.WithMinTLSVersion(tls.VersionTLS10))
+	weak := fakexmpp.Start(t, fakexmpp.WithMinTLSVersion(tls.VersionTLS10))
 	silent, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/xmppcheck/xmppcheck/internal/dockerenv"
+	"github.com/xmppcheck/xmppcheck/internal/fakexmpp"
 	"github.com/xmppcheck/xmppcheck/loadgen/stats"
 )
 
@@ -37,7 +38,7 @@ func readResult(t *testing.T, path string) *stats.Result {
 }
 
 func TestLoadChatOutputsAndThresholds(t *testing.T) {
-	srv := startFake(t)
+	srv := fakexmpp.Start(t)
 	addLoadUsers(t, srv.AddUser, 20)
 	dir := t.TempDir()
 	jsonPath, csvPath, htmlPath := filepath.Join(dir, "r.json"), filepath.Join(dir, "r.csv"), filepath.Join(dir, "r.html")
@@ -101,7 +102,7 @@ func TestLoadChatOutputsAndThresholds(t *testing.T) {
 }
 
 func TestLoadRegisterLogin(t *testing.T) {
-	srv := startFake(t)
+	srv := fakexmpp.Start(t)
 	code, out, errOut := runChild(t, "load", "login", "--server", srv.Addr(), "--register", "--users", "5", "--rate", "20",
 		"--duration", "1s", "--progress", "never", "--threshold", "login.p99<10s", "--threshold", "errors==0")
 	if code != 0 {
@@ -121,7 +122,7 @@ func TestLoadRegisterLogin(t *testing.T) {
 // and checks that the merge is exactly the sum of the parts.
 func TestLoadShardMerge(t *testing.T) {
 	const shards = 3
-	srv := startFake(t)
+	srv := fakexmpp.Start(t)
 	addLoadUsers(t, srv.AddUser, 30)
 	dir := t.TempDir()
 	var wg sync.WaitGroup

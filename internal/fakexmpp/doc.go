@@ -11,5 +11,18 @@
 // storage, presence subscriptions and broadcast, rosters with pushes,
 // vCards, in-band registration (legacy fields or a data form), password
 // change and account removal, disco, ping, last activity, upload slots, and
-// injectable SASL failures. It listens on 127.0.0.1 only.
+// injectable SASL failures. It listens on 127.0.0.1 only; Start runs one
+// for the length of a test.
+//
+// It is one of two fakes. This one is a working server with many
+// features, for tests that need one; its only faults are the two the
+// client's own negative tests need (WithoutTLSRequirement,
+// WithMinTLSVersion). conformance/internal/fakeserver is the other: just
+// enough XMPP for the suite's probes, with the faults the suite must
+// detect (a TLS ceiling, insecure cipher suites, PLAIN before TLS, an
+// upload service over HTTPS with guessable ids or a listing) and peers
+// that are not XMPP servers at all (silent, garbage, TLS dropped
+// mid-handshake), so that each verdict is proven both ways. Merging them
+// would put the suite's fault switches and an HTTPS server into the fake
+// every client and load test runs against.
 package fakexmpp

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"testing"
 	"time"
 
 	"github.com/xdg-go/scram"
@@ -170,6 +171,21 @@ func (s *Server) Start(ctx context.Context) error {
 	go s.accept(ln, false)
 	go s.accept(lnTLS, true)
 	return nil
+}
+
+// Start creates a server with opts and starts it for one test; it is
+// closed when the test ends.
+func Start(t testing.TB, opts ...Option) *Server {
+	t.Helper()
+	s, err := New(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }
 
 // Addr is the STARTTLS c2s address.

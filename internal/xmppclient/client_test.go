@@ -19,19 +19,6 @@ import (
 	"github.com/xmppcheck/xmppcheck/internal/xmppclient"
 )
 
-func newServer(t *testing.T, opts ...fakexmpp.Option) *fakexmpp.Server {
-	t.Helper()
-	s, err := fakexmpp.New(opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
 func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
@@ -50,7 +37,7 @@ func connect(t *testing.T, s *fakexmpp.Server, user, pass string, opts ...xmppcl
 }
 
 func TestLoginModes(t *testing.T) {
-	s := newServer(t)
+	s := fakexmpp.Start(t)
 	s.AddUser("alice", "pw-alice")
 	tests := []struct {
 		name  string
@@ -92,7 +79,7 @@ func TestLoginModes(t *testing.T) {
 }
 
 func TestTLSVersionRefused(t *testing.T) {
-	s := newServer(t) // accepts TLS 1.2+
+	s := fakexmpp.Start(t) // accepts TLS 1.2+
 	_, err := xmppclient.Dial(ctxT(t), s.Addr(), xmppclient.WithRootCAs(s.CertPool()),
 		xmppclient.WithTLSVersions(tls.VersionTLS10, tls.VersionTLS11))
 	if err == nil {
@@ -104,7 +91,7 @@ func TestTLSVersionRefused(t *testing.T) {
 }
 
 func TestCertificateVerification(t *testing.T) {
-	s := newServer(t)
+	s := fakexmpp.Start(t)
 	if _, err := xmppclient.Dial(ctxT(t), s.Addr()); err == nil {
 		t.Fatal("self-signed certificate accepted without roots")
 	}
@@ -116,7 +103,7 @@ func TestCertificateVerification(t *testing.T) {
 }
 
 func TestSASLFailures(t *testing.T) {
-	s := newServer(t)
+	s := fakexmpp.Start(t)
 	s.AddUser("bob", "right")
 	dial := func(opts ...xmppclient.Option) *xmppclient.Client {
 		c, err := xmppclient.Dial(ctxT(t), s.Addr(), append([]xmppclient.Option{xmppclient.WithRootCAs(s.CertPool())}, opts...)...)
@@ -184,7 +171,7 @@ func TestSASLFailures(t *testing.T) {
 
 func TestNoTLS(t *testing.T) {
 	t.Run("compliant server offers no mechanism before TLS", func(t *testing.T) {
-		s := newServer(t)
+		s := fakexmpp.Start(t)
 		s.AddUser("carol", "pw")
 		c, err := xmppclient.Dial(ctxT(t), s.Addr(), xmppclient.WithTLSMode(xmppclient.NoTLS))
 		if err != nil {
@@ -203,7 +190,7 @@ func TestNoTLS(t *testing.T) {
 		}
 	})
 	t.Run("non-compliant server authenticates in plaintext", func(t *testing.T) {
-		s := newServer(t, fakexmpp.WithoutTLSRequirement())
+		s := fakexmpp.Start(t, fakexmpp.WithoutTLSRequirement())
 		s.AddUser("carol", "pw")
 		c, err := xmppclient.Connect(ctxT(t), s.Addr(), "carol", "pw", xmppclient.WithTLSMode(xmppclient.NoTLS), xmppclient.WithMechanisms("PLAIN"))
 		if err != nil {
@@ -282,7 +269,7 @@ func TestRegistration(t *testing.T) {
 			opts = append(opts, fakexmpp.WithDataFormRegistration())
 		}
 		t.Run(name, func(t *testing.T) {
-			s := newServer(t, opts...)
+			s := fakexmpp.Start(t, opts...)
 			c, err := xmppclient.Dial(ctxT(t), s.Addr(), xmppclient.WithRootCAs(s.CertPool()))
 			if err != nil {
 				t.Fatal(err)
@@ -328,7 +315,7 @@ func TestRegistration(t *testing.T) {
 		})
 	}
 	t.Run("conflict", func(t *testing.T) {
-		s := newServer(t)
+		s := fakexmpp.Start(t)
 		s.AddUser("erin", "x")
 		c, err := xmppclient.Dial(ctxT(t), s.Addr(), xmppclient.WithRootCAs(s.CertPool()))
 		if err != nil {
@@ -347,7 +334,7 @@ func TestRegistration(t *testing.T) {
 }
 
 func TestChangePasswordAndUnregister(t *testing.T) {
-	s := newServer(t)
+	s := fakexmpp.Start(t)
 	s.AddUser("frank", "old")
 	c := connect(t, s, "frank", "old")
 	if err := c.ChangePassword(ctxT(t), "new"); err != nil {
@@ -375,7 +362,7 @@ func TestChangePasswordAndUnregister(t *testing.T) {
 }
 
 func TestMessagesPresenceRoster(t *testing.T) {
-	s := newServer(t)
+	s := fakexmpp.Start(t)
 	s.AddUser("gina", "g")
 	s.AddUser("hank", "h")
 	g := connect(t, s, "gina", "g")
@@ -449,7 +436,7 @@ func TestMessagesPresenceRoster(t *testing.T) {
 }
 
 func TestOfflineDelivery(t *testing.T) {
-	s := newServer(t)
+	s := fakexmpp.Start(t)
 	s.AddUser("ivy", "i")
 	s.AddUser("jack", "j")
 	i := connect(t, s, "ivy", "i")
@@ -474,7 +461,7 @@ func TestOfflineDelivery(t *testing.T) {
 }
 
 func TestQueries(t *testing.T) {
-	s := newServer(t)
+	s := fakexmpp.Start(t)
 	s.AddUser("kate", "k")
 	s.AddUser("liam", "l")
 	k := connect(t, s, "kate", "k")
@@ -531,7 +518,7 @@ func TestQueries(t *testing.T) {
 }
 
 func TestRecvTimeoutKeepsSession(t *testing.T) {
-	s := newServer(t)
+	s := fakexmpp.Start(t)
 	s.AddUser("mia", "m")
 	s.AddUser("noah", "n")
 	m := connect(t, s, "mia", "m")
@@ -551,7 +538,7 @@ func TestRecvTimeoutKeepsSession(t *testing.T) {
 }
 
 func TestLocalAddrAndClose(t *testing.T) {
-	s := newServer(t)
+	s := fakexmpp.Start(t)
 	s.AddUser("olga", "o")
 	src := netip.MustParseAddr("127.0.0.7")
 	c, err := xmppclient.Connect(ctxT(t), s.Addr(), "olga", "o", xmppclient.WithRootCAs(s.CertPool()), xmppclient.WithLocalAddr(src))
@@ -584,7 +571,7 @@ func TestLocalAddrAndClose(t *testing.T) {
 }
 
 func TestHijack(t *testing.T) {
-	s := newServer(t)
+	s := fakexmpp.Start(t)
 	s.AddUser("pat", "p")
 	s.AddUser("quinn", "q")
 	q := connect(t, s, "quinn", "q")
@@ -619,7 +606,7 @@ func TestHijack(t *testing.T) {
 }
 
 func TestTranscriptRedactsSecrets(t *testing.T) {
-	s := newServer(t, fakexmpp.WithDataFormRegistration())
+	s := fakexmpp.Start(t, fakexmpp.WithDataFormRegistration())
 	const (
 		regPass   = "S3cret<&>'\"pw"
 		newPass   = "an0ther-Secret"

@@ -1,8 +1,3 @@
-// Package fakeserver provides tiny in-process XMPP servers on loopback for
-// the conformance suite's own tests: a just-enough RFC 6120 server whose
-// TLS floor and authentication rules can be set (to prove verdicts both
-// ways), and hostile servers that accept TCP and never answer, send
-// garbage, or drop the connection in the middle of the TLS handshake.
 package fakeserver
 
 import (
@@ -91,8 +86,6 @@ type Server struct {
 	wg        sync.WaitGroup
 	mu        sync.Mutex
 	conns     []net.Conn
-	// Peers records the remote addresses of accepted connections.
-	peers []string
 
 	upload  *Upload
 	httpSrv *httptest.Server
@@ -132,13 +125,6 @@ func Start(t testing.TB, opts ...Option) *Server {
 
 // Addr is the listening address.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
-
-// Peers returns the remote addresses seen so far.
-func (s *Server) Peers() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.peers...)
-}
 
 // HTTPAddr is the upload server's address ("" without WithUpload).
 func (s *Server) HTTPAddr() string {
@@ -224,7 +210,6 @@ func (s *Server) accept() {
 		}
 		s.mu.Lock()
 		s.conns = append(s.conns, c)
-		s.peers = append(s.peers, c.RemoteAddr().String())
 		s.mu.Unlock()
 		s.wg.Add(1)
 		go func() {
