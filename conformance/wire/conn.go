@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/xdg-go/scram"
+
+	"github.com/xmppcheck/xmppcheck/internal/xmppclient"
 )
 
 // Namespaces (RFC 6120 §4.8, §5.4, §6.4, §7.4).
@@ -515,7 +517,7 @@ func (c *Conn) IQ(ctx context.Context, typ, to, payload string) (Element, error)
 	id := NewID()
 	toAttr := ""
 	if to != "" {
-		toAttr = " to='" + escapeXML(to) + "'"
+		toAttr = " to='" + xmppclient.Escape(to) + "'"
 	}
 	if err := c.Send(ctx, fmt.Sprintf("<iq type='%s' id='%s'%s>%s</iq>", typ, id, toAttr, payload)); err != nil {
 		return Element{}, err

@@ -1,24 +1,25 @@
 package wire
 
 import (
-	"bytes"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/xmppcheck/xmppcheck/internal/xmppclient"
 )
 
 // Transcript records a session's traffic, one line per read or write, with
-// secrets redacted before they are stored: SASL payloads (<auth>,
-// <response>, <challenge>, <success>), XEP-0077 <password> elements, and
-// any registered secret in plain, base64 or hex form.
+// secrets redacted before they are stored: what xmppclient.Redact removes
+// (SASL payloads, XEP-0077 <password/> elements and password form fields)
+// and any registered secret in plain, XML-escaped, base64 or hex form.
 type Transcript struct {
 	mu      sync.Mutex
 	b       strings.Builder
 	start   time.Time
-	secrets [][]byte
+	secrets []string
 	limit   int
 }
 
@@ -38,45 +39,15 @@ func (t *Transcript) AddSecret(s string) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	p := []byte(s)
-	t.secrets = append(t.secrets, p, []byte(base64.StdEncoding.EncodeToString(p)),
-		[]byte(fmt.Sprintf("%x", p)), []byte(escapeXML(s)))
+	t.secrets = append(t.secrets, s, base64.StdEncoding.EncodeToString([]byte(s)), hex.EncodeToString([]byte(s)))
 }
-
-func escapeXML(s string) string {
-	var b bytes.Buffer
-	for _, r := range s {
-		switch r {
-		case '&':
-			b.WriteString("&amp;")
-		case '<':
-			b.WriteString("&lt;")
-		case '>':
-			b.WriteString("&gt;")
-		case '\'':
-			b.WriteString("&apos;")
-		case '"':
-			b.WriteString("&quot;")
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
-}
-
-var saslPayload = regexp.MustCompile(`(?s)(<(auth|response|challenge|success|password)\b[^>]*>)([^<]+)(</(?:[a-z]+:)?(auth|response|challenge|success|password)>)`)
 
 // Redact applies the transcript's redaction to s.
 func (t *Transcript) Redact(s string) string {
-	s = saslPayload.ReplaceAllString(s, "${1}[redacted]${4}")
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	for _, sec := range t.secrets {
-		if len(sec) > 0 {
-			s = strings.ReplaceAll(s, string(sec), "[redacted]")
-		}
-	}
-	return s
+	secrets := t.secrets
+	t.mu.Unlock()
+	return string(xmppclient.Redact([]byte(s), secrets))
 }
 
 // Record adds a line: dir is "C" (client to server), "S" (server to
@@ -85,16 +56,7 @@ func (t *Transcript) Record(dir, s string) {
 	if t == nil {
 		return
 	}
-	line := fmt.Sprintf("%7.3fs %s: %s\n", time.Since(t.start).Seconds(), dir, strings.TrimRight(t.Redact(s), "\n"))
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.b.Len()+len(line) > t.limit {
-		if !strings.HasSuffix(t.b.String(), "[transcript truncated]\n") {
-			t.b.WriteString("[transcript truncated]\n")
-		}
-		return
-	}
-	t.b.WriteString(line)
+	t.append(fmt.Sprintf("%7.3fs %s: %s\n", time.Since(t.start).Seconds(), dir, strings.TrimRight(t.Redact(s), "\n")))
 }
 
 // Notef adds a note from the probe.
@@ -114,18 +76,23 @@ func (t *Transcript) String() string {
 // (already redacted by the client; redacted again here for the secrets the
 // transcript knows).
 func (t *Transcript) Write(p []byte) (int, error) {
-	if t == nil {
-		return len(p), nil
+	if t != nil {
+		t.append(t.Redact(string(p)))
 	}
-	s := t.Redact(string(p))
+	return len(p), nil
+}
+
+// append adds redacted text, or once the limit is reached a single
+// truncation mark.
+func (t *Transcript) append(s string) {
+	const mark = "[transcript truncated]\n"
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.b.Len()+len(s) > t.limit {
-		if !strings.HasSuffix(t.b.String(), "[transcript truncated]\n") {
-			t.b.WriteString("[transcript truncated]\n")
+		if !strings.HasSuffix(t.b.String(), mark) {
+			t.b.WriteString(mark)
 		}
-		return len(p), nil
+		return
 	}
 	t.b.WriteString(s)
-	return len(p), nil
 }

@@ -3,6 +3,8 @@ package wire_test
 import (
 	"context"
 	"crypto/tls"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"strings"
 	"testing"
@@ -148,4 +150,41 @@ func TestHostileServers(t *testing.T) {
 			t.Fatalf("err=%v", err)
 		}
 	})
+}
+
+// TestTranscriptRedaction: a registered secret is gone in every form a
+// stream may carry it, and so are SASL payloads and password fields.
+func TestTranscriptRedaction(t *testing.T) {
+	const pw = "pa<ss>&'w0rd"
+	tr := wire.NewTranscript(0)
+	tr.AddSecret(pw)
+	for _, line := range []string{
+		"<message><body>" + pw + "</body></message>",
+		"<message><body>pa&lt;ss&gt;&amp;&apos;w0rd</body></message>",
+		"<note>" + base64.StdEncoding.EncodeToString([]byte(pw)) + "</note>",
+		"<note>" + hex.EncodeToString([]byte(pw)) + "</note>",
+		"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGFsaWNlAG90aGVy</auth>",
+		"<query xmlns='jabber:iq:register'><username>a</username><password>other-pw</password></query>",
+		"<x xmlns='jabber:x:data'><field var='password'><value>other-pw</value></field></x>",
+	} {
+		tr.Record("C", line)
+	}
+	tr.Notef("kept: %s", "visible-marker")
+	s := tr.String()
+	for _, leak := range []string{"w0rd", "AGFsaWNlAG90aGVy", "other-pw", hex.EncodeToString([]byte(pw))} {
+		if strings.Contains(s, leak) {
+			t.Errorf("transcript holds %q:\n%s", leak, s)
+		}
+	}
+	if n := strings.Count(s, "[redacted]"); n != 7 || !strings.Contains(s, "visible-marker") {
+		t.Errorf("%d redactions, want 7, and the note kept:\n%s", n, s)
+	}
+
+	small := wire.NewTranscript(64)
+	for range 10 {
+		small.Record("S", "<presence/>")
+	}
+	if s := small.String(); len(s) > 64+len("[transcript truncated]\n") || strings.Count(s, "[transcript truncated]") != 1 {
+		t.Errorf("limited transcript:\n%s", s)
+	}
 }
