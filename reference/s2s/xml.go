@@ -6,9 +6,10 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"github.com/xmppcheck/xmppcheck/reference/wire"
 	"io"
 	"strings"
+
+	"github.com/xmppcheck/xmppcheck/reference/wire"
 )
 
 // Namespaces (RFC 6120, XEP-0220).
@@ -205,38 +206,10 @@ func isStanza(n xml.Name) bool {
 }
 
 // attrEscape escapes s for a single-quoted attribute value.
-func attrEscape(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		switch r {
-		case '&':
-			b.WriteString("&amp;")
-		case '<':
-			b.WriteString("&lt;")
-		case '>':
-			b.WriteString("&gt;")
-		case '\'':
-			b.WriteString("&apos;")
-		case '"':
-			b.WriteString("&quot;")
-		case '\n':
-			b.WriteString("&#xA;")
-		case '\r':
-			b.WriteString("&#xD;")
-		case '\t':
-			b.WriteString("&#x9;")
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
-}
+func attrEscape(s string) string { return string(wire.AppendEscaped(nil, s, true)) }
 
-func textEscape(s string) string {
-	var b bytes.Buffer
-	xml.EscapeText(&b, []byte(s))
-	return b.String()
-}
+// textEscape escapes s for character data.
+func textEscape(s string) string { return string(wire.AppendEscaped(nil, s, false)) }
 
 // streamHeader is the opening tag of a server stream (RFC 6120 §4.7); the
 // dialback namespace is declared as XEP-0220 §2.1 asks.
