@@ -75,14 +75,11 @@ func (e *Env) activity(ctx context.Context, a, b target.Account, marker string) 
 // stored file.
 func checkNoClientIP(ctx context.Context, e *Env) error {
 	allowFailed := slices.Contains(e.Claim.Params.Fields("allow"), "failed-login")
-	a, err := e.Account(ctx, "ip-a")
+	acc, err := e.Accounts(ctx, "ip-a", "ip-b")
 	if err != nil {
 		return err
 	}
-	b, err := e.Account(ctx, "ip-b")
-	if err != nil {
-		return err
-	}
+	a, b := acc[0], acc[1]
 	if err := e.activity(ctx, a, b, UniqueName("ip")); err != nil {
 		return err
 	}
@@ -117,9 +114,9 @@ func checkNoClientIP(ctx context.Context, e *Env) error {
 	}
 	failedSeen := e.Target.SeenAddrs(ctx, failed)
 
-	logs, err := e.Target.Logs(ctx)
+	logs, err := e.logs(ctx)
 	if err != nil {
-		return fmt.Errorf("logs: %w", err)
+		return err
 	}
 	controls := []evidence.Needle{e.accountNeedle(a.User)}
 	for _, f := range failedSeen {
@@ -161,18 +158,11 @@ func checkNoClientIP(ctx context.Context, e *Env) error {
 // rest (RFC 6121 §8; no archive, no history). The control is a message to
 // an offline account, which the server certainly stores.
 func checkNoMessageHistory(ctx context.Context, e *Env) error {
-	a, err := e.Account(ctx, "hist-a")
+	acc, err := e.Accounts(ctx, "hist-a", "hist-b", "hist-off")
 	if err != nil {
 		return err
 	}
-	b, err := e.Account(ctx, "hist-b")
-	if err != nil {
-		return err
-	}
-	off, err := e.Account(ctx, "hist-off")
-	if err != nil {
-		return err
-	}
+	a, b, off := acc[0], acc[1], acc[2]
 	delivered := UniqueName("delivered-body")
 	pending := UniqueName("offline-body")
 	ca, err := e.Session(ctx, a)
@@ -205,9 +195,9 @@ func checkNoMessageHistory(ctx context.Context, e *Env) error {
 		return err
 	}
 	e.ObserveHits("delivered message in the stored data", hits, "not found")
-	logs, err := e.Target.Logs(ctx)
+	logs, err := e.logs(ctx)
 	if err != nil {
-		return fmt.Errorf("logs: %w", err)
+		return err
 	}
 	lh := logs.Find(evidence.TextNeedle("the delivered message", delivered))
 	e.ObserveHits("delivered message in the logs", lh, fmt.Sprintf("not found in %d bytes of logs", logs.Size()))
@@ -220,14 +210,11 @@ func checkNoMessageHistory(ctx context.Context, e *Env) error {
 // the vCard back, the data directory changed) and, where the target offers
 // a decrypted view, the markers are found there.
 func checkEncryptedAtRest(ctx context.Context, e *Env) error {
-	a, err := e.Account(ctx, "enc-a")
+	acc, err := e.Accounts(ctx, "enc-a", "enc-b")
 	if err != nil {
 		return err
 	}
-	b, err := e.Account(ctx, "enc-b")
-	if err != nil {
-		return err
-	}
+	a, b := acc[0], acc[1]
 	before, err := e.Target.Data(ctx)
 	if err != nil {
 		return fmt.Errorf("data directory: %w", err)
@@ -294,14 +281,11 @@ func checkEncryptedAtRest(ctx context.Context, e *Env) error {
 // recipient comes online, is delivered once, and is then gone from storage
 // (XEP-0160).
 func checkOfflineDeleteOnDelivery(ctx context.Context, e *Env) error {
-	a, err := e.Account(ctx, "off-a")
+	acc, err := e.Accounts(ctx, "off-a", "off-b")
 	if err != nil {
 		return err
 	}
-	b, err := e.Account(ctx, "off-b")
-	if err != nil {
-		return err
-	}
+	a, b := acc[0], acc[1]
 	body := UniqueName("offline-body")
 	ca, err := e.Session(ctx, a)
 	if err != nil {
@@ -422,9 +406,9 @@ func checkSCRAMStorage(ctx context.Context, e *Env) error {
 	e.Observe("a SCRAM-"+h+" record at rest", hasPolicyHash, "%s", map[bool]string{true: "present", false: "absent: the keys are not stored for the policy's hash"}[hasPolicyHash])
 	pw := evidence.PasswordNeedle(a.Password)
 	e.ObserveHits("the password in the stored data", data.Find(pw), fmt.Sprintf("in none of %d forms", len(pw.Forms)))
-	logs, err := e.Target.Logs(ctx)
+	logs, err := e.logs(ctx)
 	if err != nil {
-		return fmt.Errorf("logs: %w", err)
+		return err
 	}
 	e.ObserveHits("the password in the logs", logs.Find(pw), fmt.Sprintf("in none of %d forms (%d bytes of logs)", len(pw.Forms), logs.Size()))
 	return nil
@@ -442,14 +426,11 @@ var connectionWords = []string{"auth", "login", "logout", "log in", "log out", "
 // the session; log lines naming the account and a session event are the
 // server storing a connection time.
 func checkNoConnectionTimes(ctx context.Context, e *Env) error {
-	a, err := e.Account(ctx, "times-a")
+	acc, err := e.Accounts(ctx, "times-a", "times-b")
 	if err != nil {
 		return err
 	}
-	b, err := e.Account(ctx, "times-b")
-	if err != nil {
-		return err
-	}
+	a, b := acc[0], acc[1]
 	created := time.Now()
 	// Mutual subscription, so that XEP-0012 §4 lets b ask about a.
 	ca, err := e.Session(ctx, a)
@@ -506,9 +487,9 @@ func checkNoConnectionTimes(ctx context.Context, e *Env) error {
 		return err
 	}
 	e.ObserveHits("session times in the stored data", hits, "not found")
-	logs, err := e.Target.Logs(ctx)
+	logs, err := e.logs(ctx)
 	if err != nil {
-		return fmt.Errorf("logs: %w", err)
+		return err
 	}
 	// A log line naming the account and a session event stores a
 	// connection time only if the line carries a time.

@@ -67,18 +67,11 @@ func (e *Env) receive(ctx context.Context, to target.Account) ([]string, error) 
 func checkOfflineRetention(ctx context.Context, e *Env) error {
 	maxAge := e.Claim.Params.Duration("max_age")
 	m := margin(maxAge)
-	s, err := e.Account(ctx, "ret-sender")
+	acc, err := e.Accounts(ctx, "ret-sender", "ret-early", "ret-late")
 	if err != nil {
 		return err
 	}
-	r1, err := e.Account(ctx, "ret-early")
-	if err != nil {
-		return err
-	}
-	r2, err := e.Account(ctx, "ret-late")
-	if err != nil {
-		return err
-	}
+	s, r1, r2 := acc[0], acc[1], acc[2]
 	b1, b2 := UniqueName("offline-early"), UniqueName("offline-late")
 	if err := e.sendOffline(ctx, s, r1, b1); err != nil {
 		return err
@@ -306,14 +299,11 @@ func (fp footprint) needles() []evidence.Needle {
 // vCard and upload are no longer served, and (with evidence) its roster
 // names, vCard and offline messages are gone from storage.
 func checkSelfDeletion(ctx context.Context, e *Env) error {
-	a, err := e.Account(ctx, "del-a")
+	acc, err := e.Accounts(ctx, "del-a", "del-b")
 	if err != nil {
 		return err
 	}
-	b, err := e.Account(ctx, "del-b")
-	if err != nil {
-		return err
-	}
+	a, b := acc[0], acc[1]
 	fp, err := e.makeFootprint(ctx, a, b)
 	if err != nil {
 		return err
@@ -372,14 +362,11 @@ func checkAddressReuse(ctx context.Context, e *Env) error {
 	if !e.canCreateAccounts() {
 		return notTestablef("the spec may not create accounts on this target (remote without --ibr)")
 	}
-	a, err := e.Account(ctx, "reuse-a")
+	acc, err := e.Accounts(ctx, "reuse-a", "reuse-b")
 	if err != nil {
 		return err
 	}
-	b, err := e.Account(ctx, "reuse-b")
-	if err != nil {
-		return err
-	}
+	a, b := acc[0], acc[1]
 	fp, err := e.makeFootprint(ctx, a, b)
 	if err != nil {
 		return err

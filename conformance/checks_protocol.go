@@ -29,14 +29,11 @@ func init() {
 // (XEP-0313 §6, XEP-0030), and an archive query after a delivered message
 // is refused (or at least returns nothing of it).
 func checkMAMDisabled(ctx context.Context, e *Env) error {
-	a, err := e.Account(ctx, "mam-a")
+	acc, err := e.Accounts(ctx, "mam-a", "mam-b")
 	if err != nil {
 		return err
 	}
-	b, err := e.Account(ctx, "mam-b")
-	if err != nil {
-		return err
-	}
+	a, b := acc[0], acc[1]
 	ca, err := e.Session(ctx, a)
 	if err != nil {
 		return err

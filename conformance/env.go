@@ -137,6 +137,28 @@ func (e *Env) Account(ctx context.Context, hint string) (target.Account, error) 
 	return a, nil
 }
 
+// Accounts creates one test account per hint (Account), in order.
+func (e *Env) Accounts(ctx context.Context, hints ...string) ([]target.Account, error) {
+	out := make([]target.Account, 0, len(hints))
+	for _, h := range hints {
+		a, err := e.Account(ctx, h)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// logs reads the target's logs.
+func (e *Env) logs(ctx context.Context) (*evidence.Corpus, error) {
+	c, err := e.Target.Logs(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("logs: %w", err)
+	}
+	return c, nil
+}
+
 // forget drops an account from cleanup (it was deleted by the test).
 func (e *Env) forget(a target.Account) {
 	e.accounts = slices.DeleteFunc(e.accounts, func(x target.Account) bool { return x == a })
