@@ -47,7 +47,7 @@ func (r *Router) handlePresence(ctx context.Context, res *Resource, el *wire.Ele
 	case typ == "" || typ == "unavailable":
 		r.directedPresence(ctx, res, to, el)
 	case typ == "error":
-		r.routePresence(ctx, to, el)
+		r.deliverTo(ctx, to, el)
 	default: // probes come from servers, not clients (RFC 6121 §4.3)
 		r.inc("presence", "dropped")
 	}
@@ -147,7 +147,7 @@ func (r *Router) broadcast(ctx context.Context, res *Resource, el *wire.Element,
 		}
 		c := el.Copy()
 		c.SetAttr("to", cj.String())
-		r.routePresence(ctx, cj, c)
+		r.deliverTo(ctx, cj, c)
 	}
 	for _, o := range r.resourcesOf(res.jid.Localpart()) {
 		if o == res {
@@ -212,7 +212,7 @@ func (r *Router) broadcastUnavailableWith(ctx context.Context, res *Resource, di
 		}
 		c := el.Copy()
 		c.SetAttr("to", to)
-		r.routePresence(ctx, tj, c)
+		r.deliverTo(ctx, tj, c)
 	}
 }
 
@@ -234,35 +234,7 @@ func (r *Router) directedPresence(ctx context.Context, res *Resource, to jid.JID
 		delete(res.directed, key)
 	}
 	u.mu.Unlock()
-	r.routePresence(ctx, to, el)
-}
-
-// routePresence delivers presence that is not a subscription request to
-// its recipient: a local full JID (if connected), all available resources
-// of a local bare JID (RFC 6121 §8.5.2.1.3, §8.5.3.1), or a remote domain.
-func (r *Router) routePresence(ctx context.Context, to jid.JID, el *wire.Element) {
-	if !r.isLocal(to) {
-		if !r.isService(to) {
-			r.toRemote(ctx, to, el)
-		}
-		return
-	}
-	if to.Localpart() == "" {
-		return
-	}
-	b := marshal(el)
-	if to.Resourcepart() != "" {
-		for _, res := range r.resourcesOf(to.Localpart()) {
-			if res.jid.Resourcepart() == to.Resourcepart() {
-				res.sess.Send(b)
-			}
-		}
-		return
-	}
-	all, _ := r.availableOf(to.Localpart())
-	for _, res := range all {
-		res.sess.Send(b)
-	}
+	r.deliverTo(ctx, to, el)
 }
 
 // inboundPresence handles presence from another server for a local user.
@@ -274,6 +246,6 @@ func (r *Router) inboundPresence(ctx context.Context, from, to jid.JID, el *wire
 	case typ == "probe":
 		r.answerProbe(ctx, to.Localpart(), from.Bare(), from)
 	default:
-		r.routePresence(ctx, to, el)
+		r.deliverTo(ctx, to, el)
 	}
 }

@@ -169,7 +169,7 @@ func (r *Router) unavailableTo(ctx context.Context, user string, to jid.JID) {
 	all, _ := r.availableOf(user)
 	for _, res := range all {
 		el := wire.New(wire.NSClient, "presence").SetAttr("type", "unavailable").SetAttr("from", res.jid.String()).SetAttr("to", to.String())
-		r.routePresence(ctx, to, el)
+		r.deliverTo(ctx, to, el)
 	}
 }
 
@@ -252,7 +252,7 @@ func (r *Router) outboundSubscription(ctx context.Context, res *Resource, contac
 			if p != nil {
 				c := p.Copy()
 				c.SetAttr("from", o.jid.String()).SetAttr("to", contact.String())
-				r.routePresence(ctx, contact, c)
+				r.deliverTo(ctx, contact, c)
 			}
 		}
 	case "unsubscribed":

@@ -371,8 +371,10 @@ func (r *Router) isService(j jid.JID) bool {
 }
 
 // deliverTo sends an element to one full or bare JID wherever it is: a
-// local resource, every available resource of a local bare JID, or a remote
-// domain. It is used for bounces and server-generated stanzas.
+// local resource (if connected), every available resource of a local bare
+// JID (RFC 6121 §8.5.2.1.3, §8.5.3.1 for presence), or a remote domain.
+// It routes presence that is not a subscription request, bounces and
+// server-generated stanzas.
 func (r *Router) deliverTo(ctx context.Context, to jid.JID, el *wire.Element) {
 	if !r.isLocal(to) {
 		if !r.isService(to) {
