@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -361,48 +362,24 @@ func (s *session) authenticate(ctx context.Context, auth *wire.Element) (bool, e
 			// auth.brute-force-protection: the one log line with an address.
 			cfg.Logger.Warn("login refused: too many failed logins", "conn", s.id, "addr", s.ip, "mechanism", mech)
 			cfg.Metrics.Auth.WithLabelValues(metricMech(mech), "refused").Inc()
-			text := fmt.Sprintf("too many failed logins from your address; try again in %s", wait.Round(time.Second))
-			if err := s.writeNow(saslFailure("not-authorized", text)); err != nil {
-				return false, err
-			}
-			return false, s.tooMany()
+			return false, s.saslFail("not-authorized", fmt.Sprintf("too many failed logins from your address; try again in %s", wait.Round(time.Second)))
 		}
 	}
-	offered := false
-	for _, m := range s.mechanisms() {
-		offered = offered || m == mech
-	}
-	if !offered {
-		if err := s.writeNow(saslFailure("invalid-mechanism", "")); err != nil {
-			return false, err
-		}
-		return false, s.tooMany()
+	if !slices.Contains(s.mechanisms(), mech) {
+		return false, s.saslFail("invalid-mechanism", "")
 	}
 	conv, err := scramauth.Start(mech, cfg.Router.Credentials, s.cb, cfg.FakeKey, cfg.Iterations)
 	if err != nil {
-		s.writeNow(saslFailure("invalid-mechanism", ""))
-		return false, s.tooMany()
+		return false, s.saslFail("invalid-mechanism", "")
 	}
 	in, ok := decodeSASL(auth)
 	if !ok {
-		s.writeNow(saslFailure("incorrect-encoding", ""))
-		return false, s.tooMany()
+		return false, s.saslFail("incorrect-encoding", "")
 	}
 	if len(in) == 0 {
 		// No initial response: an empty challenge asks for it (§6.4.2).
-		if err := s.writeNow([]byte("<challenge xmlns='" + wire.NSSASL + "'/>")); err != nil {
+		if in, ok, err = s.challenge(nil, mech); !ok {
 			return false, err
-		}
-		el, err := s.r.Next()
-		if err != nil {
-			return false, s.readError(err)
-		}
-		if done, err := s.saslAbort(el, mech); done {
-			return false, err
-		}
-		if in, ok = decodeSASL(el); !ok {
-			s.writeNow(saslFailure("incorrect-encoding", ""))
-			return false, s.tooMany()
 		}
 	}
 	for {
@@ -417,8 +394,7 @@ func (s *session) authenticate(ctx context.Context, auth *wire.Element) (bool, e
 			}
 			if az := conv.AuthzID(); az != "" && az != user+"@"+cfg.Domain {
 				cfg.Metrics.Auth.WithLabelValues(metricMech(mech), "failure").Inc()
-				s.writeNow(saslFailure("invalid-authzid", ""))
-				return false, s.tooMany()
+				return false, s.saslFail("invalid-authzid", "")
 			}
 			// A success does not clear the address's failures: otherwise
 			// one's own account would reset the count between guesses at
@@ -429,21 +405,35 @@ func (s *session) authenticate(ctx context.Context, auth *wire.Element) (bool, e
 			cfg.Logger.Debug("authenticated", "conn", s.id, "mechanism", mech)
 			return true, s.writeNow([]byte("<success xmlns='" + wire.NSSASL + "'>" + base64.StdEncoding.EncodeToString(out) + "</success>"))
 		}
-		if err := s.writeNow([]byte("<challenge xmlns='" + wire.NSSASL + "'>" + base64.StdEncoding.EncodeToString(out) + "</challenge>")); err != nil {
+		if in, ok, err = s.challenge(out, mech); !ok {
 			return false, err
-		}
-		el, err := s.r.Next()
-		if err != nil {
-			return false, s.readError(err)
-		}
-		if done, err := s.saslAbort(el, mech); done {
-			return false, err
-		}
-		if in, ok = decodeSASL(el); !ok {
-			s.writeNow(saslFailure("incorrect-encoding", ""))
-			return false, s.tooMany()
 		}
 	}
+}
+
+// challenge sends a SASL challenge carrying data (an empty one without)
+// and returns the decoded response. ok is false when the exchange ended
+// instead (aborted, a malformed response, a read error); err then says
+// whether the stream ends too.
+func (s *session) challenge(data []byte, mech string) (in []byte, ok bool, err error) {
+	c := "<challenge xmlns='" + wire.NSSASL + "'/>"
+	if len(data) > 0 {
+		c = "<challenge xmlns='" + wire.NSSASL + "'>" + base64.StdEncoding.EncodeToString(data) + "</challenge>"
+	}
+	if err := s.writeNow([]byte(c)); err != nil {
+		return nil, false, err
+	}
+	el, err := s.r.Next()
+	if err != nil {
+		return nil, false, s.readError(err)
+	}
+	if done, err := s.saslAbort(el, mech); done {
+		return nil, false, err
+	}
+	if in, ok = decodeSASL(el); !ok {
+		return nil, false, s.saslFail("incorrect-encoding", "")
+	}
+	return in, true, nil
 }
 
 // saslAbort handles an element during an exchange that is not a response.
@@ -453,10 +443,7 @@ func (s *session) saslAbort(el *wire.Element, mech string) (bool, error) {
 	}
 	if el.Name.Space == wire.NSSASL && el.Name.Local == "abort" {
 		s.l.cfg.Metrics.Auth.WithLabelValues(metricMech(mech), "aborted").Inc()
-		if err := s.writeNow(saslFailure("aborted", "")); err != nil {
-			return true, err
-		}
-		return true, s.tooMany()
+		return true, s.saslFail("aborted", "")
 	}
 	return true, s.streamError("not-authorized", "expected a SASL response")
 }
@@ -470,7 +457,13 @@ func (s *session) failedLogin(mech string) error {
 	}
 	cfg.Metrics.Auth.WithLabelValues(metricMech(mech), "failure").Inc()
 	cfg.Logger.Warn("failed login", "conn", s.id, "addr", s.ip, "mechanism", mech)
-	if err := s.writeNow(saslFailure("not-authorized", "")); err != nil {
+	return s.saslFail("not-authorized", "")
+}
+
+// saslFail answers an authentication attempt with a SASL failure (RFC 6120
+// §6.5) and ends the stream if it was one attempt too many.
+func (s *session) saslFail(cond, text string) error {
+	if err := s.writeNow(saslFailure(cond, text)); err != nil {
 		return err
 	}
 	return s.tooMany()
