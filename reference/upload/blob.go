@@ -135,19 +135,8 @@ func (sw *sealWriter) Write(p []byte) (int, error) {
 func (sw *sealWriter) ReadFrom(r io.Reader) (int64, error) {
 	var total int64
 	for {
-		if len(sw.buf) == sw.chunk {
-			if sw.written >= sw.size {
-				// Everything expected has arrived: anything more is too much.
-				var one [1]byte
-				n, err := io.ReadFull(r, one[:])
-				if n > 0 {
-					return total, errTooMuch
-				}
-				if err == io.EOF || err == io.ErrUnexpectedEOF {
-					return total, nil
-				}
-				return total, err
-			}
+		// Flush a full chunk unless it is the last one (Close seals that).
+		if len(sw.buf) == sw.chunk && sw.written < sw.size {
 			if err := sw.flush(false); err != nil {
 				return total, err
 			}
@@ -157,13 +146,14 @@ func (sw *sealWriter) ReadFrom(r io.Reader) (int64, error) {
 			room = room[:rest]
 		}
 		if len(room) == 0 {
+			// Everything expected has arrived: anything more is too much.
 			var one [1]byte
 			n, err := io.ReadFull(r, one[:])
 			if n > 0 {
 				return total, errTooMuch
 			}
-			if err == io.EOF || err == io.ErrUnexpectedEOF {
-				return total, nil
+			if err == io.EOF {
+				err = nil
 			}
 			return total, err
 		}

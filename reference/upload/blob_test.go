@@ -8,20 +8,40 @@ import (
 	"testing"
 )
 
+// copyPaths are the two ways plaintext reaches a sealWriter: io.Copy from
+// a bytes.Reader goes through its WriteTo (sealWriter.Write); an HTTP body
+// has no WriteTo, so io.Copy calls sealWriter.ReadFrom.
+var copyPaths = []struct {
+	name string
+	copy func(sw *sealWriter, p []byte) (int64, error)
+}{
+	{"Write", func(sw *sealWriter, p []byte) (int64, error) { return io.Copy(sw, bytes.NewReader(p)) }},
+	{"ReadFrom", func(sw *sealWriter, p []byte) (int64, error) {
+		return sw.ReadFrom(struct{ io.Reader }{bytes.NewReader(p)})
+	}},
+}
+
 func sealBytes(t *testing.T, key, p []byte, chunk int) []byte {
 	t.Helper()
-	var buf bytes.Buffer
-	sw, err := newSealWriter(&buf, key, int64(len(p)), chunk)
-	if err != nil {
-		t.Fatal(err)
+	var blobs [][]byte
+	for _, path := range copyPaths {
+		var buf bytes.Buffer
+		sw, err := newSealWriter(&buf, key, int64(len(p)), chunk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := path.copy(sw, p); err != nil {
+			t.Fatalf("%s: %v", path.name, err)
+		}
+		if err := sw.Close(); err != nil {
+			t.Fatalf("%s: %v", path.name, err)
+		}
+		blobs = append(blobs, buf.Bytes())
 	}
-	if _, err := io.Copy(sw, bytes.NewReader(p)); err != nil {
-		t.Fatal(err)
+	if !bytes.Equal(blobs[0], blobs[1]) {
+		t.Fatalf("size %d: Write and ReadFrom seal differently", len(p))
 	}
-	if err := sw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	return blobs[0]
 }
 
 func TestBlobRoundTrip(t *testing.T) {
@@ -144,19 +164,23 @@ func TestSealWriterSizeMismatch(t *testing.T) {
 		{"too much", 40, 41, true},
 		{"too little", 40, 39, true},
 		{"empty slot, data", 0, 1, true},
+		{"exact, chunk boundary", 32, 32, false},
+		{"one more than a chunk boundary", 32, 33, true},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			sw, err := newSealWriter(io.Discard, key, tc.size, 16)
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, err = io.Copy(sw, bytes.NewReader(make([]byte, tc.data)))
-			if err == nil {
-				err = sw.Close()
-			}
-			if (err != nil) != tc.wantErr {
-				t.Fatalf("err = %v, want error %v", err, tc.wantErr)
-			}
-		})
+		for _, path := range copyPaths {
+			t.Run(tc.name+" "+path.name, func(t *testing.T) {
+				sw, err := newSealWriter(io.Discard, key, tc.size, 16)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, err = path.copy(sw, make([]byte, tc.data))
+				if err == nil {
+					err = sw.Close()
+				}
+				if (err != nil) != tc.wantErr {
+					t.Fatalf("err = %v, want error %v", err, tc.wantErr)
+				}
+			})
+		}
 	}
 }

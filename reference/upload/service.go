@@ -469,22 +469,11 @@ func sameContentType(a, b string) bool {
 // RemoveOwner deletes every slot and file of owner (account removal) and
 // returns how many it removed.
 func (s *Service) RemoveOwner(ctx context.Context, owner string) (int, error) {
-	s.mu.Lock()
-	var gone []*entry
-	for _, e := range s.entries {
-		if e.Owner == owner {
-			gone = append(gone, e)
-			s.dropLocked(e)
-		}
+	n := s.removeWhere(func(e *entry) bool { return e.Owner == owner })
+	if n > 0 {
+		s.cfg.logger.Info("upload: removed the files of a deleted account", "files", n)
 	}
-	s.mu.Unlock()
-	for _, e := range gone {
-		s.removeFiles(e.key)
-	}
-	if len(gone) > 0 {
-		s.cfg.logger.Info("upload: removed the files of a deleted account", "files", len(gone))
-	}
-	return len(gone), nil
+	return n, nil
 }
 
 // Purge deletes the files older than the policy's upload.retention and the
@@ -493,10 +482,20 @@ func (s *Service) RemoveOwner(ctx context.Context, owner string) (int, error) {
 // moves.
 func (s *Service) Purge(ctx context.Context) (int, error) {
 	now := s.cfg.clock.Now()
+	n := s.removeWhere(func(e *entry) bool { return s.expiredLocked(e, now) })
+	if n > 0 {
+		s.cfg.logger.Info("upload: purged", "files", n)
+	}
+	return n, ctx.Err()
+}
+
+// removeWhere forgets the entries pick selects (called with s.mu held) and
+// deletes their files; it returns how many.
+func (s *Service) removeWhere(pick func(*entry) bool) int {
 	s.mu.Lock()
 	var gone []*entry
 	for _, e := range s.entries {
-		if s.expiredLocked(e, now) {
+		if pick(e) {
 			gone = append(gone, e)
 			s.dropLocked(e)
 		}
@@ -505,10 +504,7 @@ func (s *Service) Purge(ctx context.Context) (int, error) {
 	for _, e := range gone {
 		s.removeFiles(e.key)
 	}
-	if len(gone) > 0 {
-		s.cfg.logger.Info("upload: purged", "files", len(gone))
-	}
-	return len(gone), ctx.Err()
+	return len(gone)
 }
 
 func (s *Service) expiredLocked(e *entry, now time.Time) bool {
