@@ -1,13 +1,10 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -170,13 +167,7 @@ func runConform(cmd *cobra.Command, f conformFlags) error {
 // buildTarget makes the target the flags describe; exactly one of
 // --target, --target-file and --remote may be given.
 func buildTarget(f conformFlags, pol *spec.Policy, stderr io.Writer) (target.Target, error) {
-	n := 0
-	for _, s := range []string{f.targetName, f.targetFile, f.remote} {
-		if s != "" {
-			n++
-		}
-	}
-	if n > 1 {
+	if countSet(f.targetName, f.targetFile, f.remote) > 1 {
 		return nil, usageErr("conform: give only one of --target, --target-file and --remote")
 	}
 	if f.remote == "" && (f.domain != "" || len(f.accounts) > 0 || f.ibr || f.remoteTLS != "" || f.remoteS2S != "") {
@@ -200,20 +191,9 @@ func buildTarget(f conformFlags, pol *spec.Policy, stderr io.Writer) (target.Tar
 		}
 		return target.NewRemote(f.remote, f.domain, opts...), nil
 	case f.targetName != "" || f.targetFile != "":
-		file := f.targetFile
-		if f.targetName != "" {
-			dir := f.fixtures
-			if dir == "" {
-				d, err := findFixtures()
-				if err != nil {
-					return nil, usageErr("conform: --target %s: %v (use --fixtures DIR or --target-file)", f.targetName, err)
-				}
-				dir = d
-			}
-			file = filepath.Join(dir, f.targetName, "target.yaml")
-			if _, err := os.Stat(file); err != nil {
-				return nil, usageErr("conform: --target %s: %v%s", f.targetName, err, knownTargets(dir))
-			}
+		file, err := targetPath("conform", f.targetName, f.targetFile, f.fixtures)
+		if err != nil {
+			return nil, err
 		}
 		tf, err := target.LoadFile(file)
 		if err != nil {
@@ -228,41 +208,4 @@ func buildTarget(f conformFlags, pol *spec.Policy, stderr io.Writer) (target.Tar
 		}
 		return t, nil
 	}
-}
-
-// findFixtures looks for fixtures/targets in the working directory and its
-// parents.
-func findFixtures() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		p := filepath.Join(dir, "fixtures", "targets")
-		if st, err := os.Stat(p); err == nil && st.IsDir() {
-			return p, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no fixtures/targets directory here or above")
-		}
-		dir = parent
-	}
-}
-
-func knownTargets(dir string) string {
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return ""
-	}
-	var names []string
-	for _, e := range ents {
-		if e.IsDir() {
-			names = append(names, e.Name())
-		}
-	}
-	if len(names) == 0 {
-		return ""
-	}
-	return " (known: " + strings.Join(names, ", ") + ")"
 }

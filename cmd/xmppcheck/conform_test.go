@@ -87,6 +87,7 @@ func TestConformRemoteExitCodes(t *testing.T) {
 		{"remote without domain", []string{"--remote", good.Addr()}, 2, nil, []string{"--remote needs --domain"}},
 		{"two targets", []string{"--remote", good.Addr(), "--domain", "d", "--target", "prosody"}, 2, nil, []string{"only one of"}},
 		{"bad account", []string{"--remote", good.Addr(), "--domain", "localhost", "--account", "nopassword"}, 2, nil, []string{"want JID:PASSWORD"}},
+		{"unknown fixture target", []string{"--target", "no-such-server", "--fixtures", "../../fixtures/targets"}, 2, nil, []string{"conform: --target no-such-server", "known: ", "prosody"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

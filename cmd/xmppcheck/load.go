@@ -247,14 +247,8 @@ func runLoad(cmd *cobra.Command, scenario string, f *loadFlags) error {
 
 	// Target.
 	var provision loadgen.Provisioner
-	given := 0
-	for _, v := range []string{f.server, f.target, f.targetFile} {
-		if v != "" {
-			given++
-		}
-	}
 	switch {
-	case given > 1:
+	case countSet(f.server, f.target, f.targetFile) > 1:
 		return usageErr("give only one of --server, --target and --target-file")
 	case f.target != "" || f.targetFile != "":
 		tf, err := loadTargetFile(f.target, f.targetFile, f.fixtures)

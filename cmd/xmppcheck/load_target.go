@@ -77,19 +77,9 @@ func startEmbeddedForLoad(ctx context.Context, log io.Writer) (loadgen.Target, f
 // loadTargetFile resolves --target NAME (fixtures/targets/NAME/target.yaml
 // under --fixtures or the enclosing checkout) or --target-file FILE.
 func loadTargetFile(name, file, fixtures string) (*itarget.File, error) {
-	if name != "" {
-		dir := fixtures
-		if dir == "" {
-			d, err := findFixtures()
-			if err != nil {
-				return nil, usageErr("load: --target %s: %v (use --fixtures DIR or --target-file)", name, err)
-			}
-			dir = d
-		}
-		file = filepath.Join(dir, name, "target.yaml")
-		if _, err := os.Stat(file); err != nil {
-			return nil, usageErr("load: --target %s: %v%s", name, err, knownTargets(dir))
-		}
+	file, err := targetPath("load", name, file, fixtures)
+	if err != nil {
+		return nil, err
 	}
 	f, err := itarget.LoadFile(file)
 	if err != nil {
