@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"io"
 	"sort"
+	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -79,6 +80,7 @@ pre{background:#f8f8f8;padding:1em;overflow-x:auto}.chart{margin:1em 0}
 `))
 
 func svg(p *plot.Plot) ([]byte, error) {
+	p.Y.Tick.Marker = plainTicks{}
 	wt, err := p.WriterTo(9*vg.Inch, 3.6*vg.Inch, "svg")
 	if err != nil {
 		return nil, err
@@ -140,6 +142,7 @@ func latencyOverTime(res *stats.Result, main string) ([]byte, error) {
 		p.Legend.Add(qs[i].name, ln)
 	}
 	p.Legend.Top = true
+	roomForLegend(p)
 	p.Add(plotter.NewGrid())
 	return svg(p)
 }
@@ -186,8 +189,34 @@ func percentileChart(res *stats.Result, main string) ([]byte, error) {
 	}
 	p.Legend.Top = true
 	p.Legend.Left = true
+	p.X.Max *= 3 // room for the last percentile's label
+	roomForLegend(p)
 	p.Add(plotter.NewGrid())
 	return svg(p)
+}
+
+// roomForLegend starts the y axis at zero and leaves the top quarter of
+// the chart to the legend, so that it covers no line.
+func roomForLegend(p *plot.Plot) {
+	p.Y.Min = 0
+	if p.Y.Max <= 0 {
+		p.Y.Max = 1
+	}
+	p.Y.Max *= 1.35
+}
+
+// plainTicks are gonum's default tick positions labelled without trailing
+// zeros ("2500", not "2500.00").
+type plainTicks struct{}
+
+func (plainTicks) Ticks(min, max float64) []plot.Tick {
+	ts := plot.DefaultTicks{}.Ticks(min, max)
+	for i := range ts {
+		if ts[i].Label != "" {
+			ts[i].Label = strconv.FormatFloat(ts[i].Value, 'g', 6, 64)
+		}
+	}
+	return ts
 }
 
 type percentileTicks struct{}
@@ -230,6 +259,7 @@ func throughputChart(res *stats.Result, _ string) ([]byte, error) {
 		p.Legend.Add(names[i], ln)
 	}
 	p.Legend.Top = true
+	roomForLegend(p)
 	p.Add(plotter.NewGrid())
 	return svg(p)
 }
