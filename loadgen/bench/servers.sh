@@ -13,7 +13,8 @@
 #   loadgen/bench/servers.sh [reference] [prosody] [ejabberd]
 #
 # Knobs: USERS (chat users, 200), STEP (seconds per rate step, 10),
-# CHAT_RATES, LOGIN_RATES (space-separated steps), HOLD (2000 sessions),
+# CHAT_RATES, LOGIN_RATES (space-separated steps; empty: none, memory only),
+# HOLD (2000 sessions, measured first, before any rate step),
 # PROSODY_NAGLE (off: TCP_NODELAY like the others; default: as shipped).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -23,8 +24,8 @@ chmod 755 "$work" # the servers' own users (prosody, ejabberd) read their config
 export ERL_EPMD_ADDRESS=127.0.0.1
 USERS="${USERS:-200}"
 STEP="${STEP:-10}"
-CHAT_RATES="${CHAT_RATES:-1000 2000 4000 6000 8000 12000 16000}"
-LOGIN_RATES="${LOGIN_RATES:-10 25 50 100 200 400}"
+CHAT_RATES="${CHAT_RATES-1000 2000 4000 6000 8000 12000 16000}"
+LOGIN_RATES="${LOGIN_RATES-10 25 50 100 200 400}"
 HOLD="${HOLD:-2000}"
 PORT="${PORT:-15322}"
 servers=("$@")
@@ -39,7 +40,7 @@ stop_server() {
 		pid=""
 	fi
 	if [ -d "$work/ejabberd" ]; then
-		ejabberdctl --config-dir "$work/ejabberd" --node "xcbench@localhost" stop >/dev/null 2>&1 || true
+		ejctl --config-dir "$work/ejabberd" --node "xcbench@localhost" stop >/dev/null 2>&1 || true
 	fi
 }
 trap stop_server EXIT
@@ -92,6 +93,19 @@ start_prosody() {
 	provision=(--register)
 }
 
+# ejctl ARGS...: ejabberdctl as the ejabberd user with this shell's limits.
+# Run as root, ejabberdctl switches user with su, whose PAM session drops
+# the open-file limit to 1024: ejabberd then fails its accepts ("too many
+# open files") long before 2000 sessions and its VM stops. setpriv switches
+# without PAM, so the limits stay.
+ejctl() {
+	if [ "$(id -u)" = 0 ]; then
+		HOME="$work/ejabberd" setpriv --reuid ejabberd --regid ejabberd --init-groups ejabberdctl "$@"
+	else
+		ejabberdctl "$@"
+	fi
+}
+
 start_ejabberd() {
 	local d="$work/ejabberd"
 	mkdir -p "$d/db" "$d/log"
@@ -110,7 +124,7 @@ CFG
 	cp /etc/ejabberd/inetrc "$d/" 2>/dev/null || true
 	chown -R ejabberd "$d" 2>/dev/null || true
 	chmod -R a+rwX "$d"
-	ejabberdctl --config-dir "$d" --config "$d/ejabberd.yml" --ctl-config "$d/ejabberdctl.cfg" --spool "$d/db" --logs "$d/log" --node "xcbench@localhost" \
+	ejctl --config-dir "$d" --config "$d/ejabberd.yml" --ctl-config "$d/ejabberdctl.cfg" --spool "$d/db" --logs "$d/log" --node "xcbench@localhost" \
 		foreground >"$d/stdout.log" 2>&1 &
 	wait_port
 	pid="$(pgrep -f 'xcbench@localhost' | head -1)"
@@ -178,6 +192,38 @@ for name in "${servers[@]}"; do
 done
 pid=""
 
+# Memory first, right after provisioning and before any rate step, so that
+# no server (ejabberd's Erlang VM above all) has allocator pools left over
+# from the steps to lend to the sessions.
+declare -A per_session
+for name in "${servers[@]}"; do
+	PORT="${port[$name]}"
+	p="${pidof[$name]}"
+	base="$(rss_kb "$p")"
+	"$X" load chat --server "127.0.0.1:$PORT" --users "$HOLD" --rate 1 --duration 20s --max-inflight 100 --progress never \
+		>"$work/$name-hold.txt" 2>&1 &
+	lp=$!
+	# Two figures: the peak (which includes the log-in burst's transient
+	# memory: TLS handshakes, SCRAM, garbage not yet collected) and the
+	# settled RSS, the last sample taken while all HOLD sessions were
+	# still established and idle (the end of the 20 s window).
+	peak="$base" settled=""
+	while kill -0 "$lp" 2>/dev/null; do
+		v="$(rss_kb "$p" || echo 0)"
+		[ "${v:-0}" -gt "$peak" ] && peak="$v"
+		up="$(ss -Htn state established "( sport = :$PORT )" | wc -l)"
+		[ "$up" -ge "$HOLD" ] && settled="$v"
+		sleep 0.5
+	done
+	wait "$lp" || true
+	if [ -z "$settled" ]; then
+		per_session[$name]="n/a (the $HOLD sessions were never all up; see $work/$name-hold.txt)"
+	else
+		per_session[$name]="$(python3 -c "print(f'{($settled-$base)/$HOLD:.1f} KiB settled, {($peak-$base)/$HOLD:.1f} KiB peak')")"
+	fi
+	log "$name: ${per_session[$name]} per session (RSS $base -> peak $peak, settled ${settled:-?} KiB)"
+done
+
 for r in $CHAT_RATES; do
 	for name in "${servers[@]}"; do
 		[ -z "${failed_chat[$name]}" ] || continue
@@ -199,24 +245,10 @@ done
 
 printf '| server | chat: highest passing rate (p99 ≤ 50 ms) | login: highest passing rate (p99 ≤ 50 ms) | server memory per session (RSS) |\n|---|---|---|---|\n' >"$work/table.md"
 for name in "${servers[@]}"; do
-	PORT="${port[$name]}"
-	p="${pidof[$name]}"
-	base="$(rss_kb "$p")"
-	"$X" load chat --server "127.0.0.1:$PORT" --users "$HOLD" --rate 1 --duration 20s --max-inflight 100 --progress never \
-		>"$work/$name-hold.txt" 2>&1 &
-	lp=$!
-	peak="$base"
-	while kill -0 "$lp" 2>/dev/null; do
-		v="$(rss_kb "$p" || echo 0)"
-		[ "${v:-0}" -gt "$peak" ] && peak="$v"
-		sleep 0.5
-	done
-	wait "$lp" || true
-	per="$(python3 -c "print(f'{($peak-$base)/$HOLD:.1f} KiB')")"
-	log "$name: chat ${best_chat[$name]}/s, login ${best_login[$name]}/s, $per per session (RSS $base -> $peak KiB)"
-	printf '| %s | %s msg/s | %s logins/s | %s |\n' "$name" "${best_chat[$name]}" "${best_login[$name]}" "$per" >>"$work/table.md"
+	log "$name: chat ${best_chat[$name]}/s, login ${best_login[$name]}/s, ${per_session[$name]} per session"
+	printf '| %s | %s msg/s | %s logins/s | %s |\n' "$name" "${best_chat[$name]}" "${best_login[$name]}" "${per_session[$name]}" >>"$work/table.md"
 done
 cat "$work/table.md"
 echo
 echo "steps (server scenario rate verdict):"
-cat "$work/steps.txt"
+cat "$work/steps.txt" 2>/dev/null || true
