@@ -15,7 +15,7 @@
 # Knobs: USERS (chat users, 200), STEP (seconds per rate step, 10),
 # CHAT_RATES, LOGIN_RATES (space-separated steps; empty: none, memory only),
 # HOLD (2000 sessions, measured first, before any rate step),
-# PROSODY_NAGLE (off: TCP_NODELAY like the others; default: as shipped).
+# PROSODY_NAGLE (off: Prosody with TCP_NODELAY; default: as shipped).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
@@ -80,9 +80,9 @@ start_prosody() {
 	mkdir -p "$work/prosody/data"
 	cp "$work/key.pem" "$work/cert.pem" "$work/prosody/"
 	sed "s|@DIR@|$work/prosody|g; s|@PORT@|$PORT|; s|@DOMAIN@|localhost|" "$here/prosody.cfg.lua" >"$work/prosody/prosody.cfg.lua"
-	# Prosody 0.12 leaves Nagle's algorithm on by default (the other two set
-	# TCP_NODELAY); with it, each login waits ~40 ms on the client's delayed
-	# ACK. PROSODY_NAGLE=default measures Prosody as shipped.
+	# Prosody 0.12 leaves Nagle's algorithm on by default; its login replies
+	# come in several small writes, so each login waits ~40 ms on the
+	# client's delayed ACK. PROSODY_NAGLE=default measures Prosody as shipped.
 	if [ "${PROSODY_NAGLE:-off}" = off ]; then
 		sed -i 's|^VirtualHost|network_settings = { nagle = false }\nVirtualHost|' "$work/prosody/prosody.cfg.lua"
 	fi
@@ -127,7 +127,6 @@ CFG
 	ejctl --config-dir "$d" --config "$d/ejabberd.yml" --ctl-config "$d/ejabberdctl.cfg" --spool "$d/db" --logs "$d/log" --node "xcbench@localhost" \
 		foreground >"$d/stdout.log" 2>&1 &
 	wait_port
-	pid="$(pgrep -f 'xcbench@localhost' | head -1)"
 	# The Erlang VM's own pid, for its RSS.
 	pid="$(pgrep -f 'beam.smp.*xcbench@localhost' | head -1)"
 	provision=(--register)
