@@ -30,7 +30,8 @@ type Config struct {
 	// Timeout bounds each claim (default 60s).
 	Timeout time.Duration
 	// StartTimeout bounds starting the target, image builds included
-	// (default 15m).
+	// (default DefaultStartTimeout). The start runs before the first
+	// claim and counts against no claim's Timeout.
 	StartTimeout time.Duration
 	// IOTimeout bounds each network read or write (default 10s).
 	IOTimeout time.Duration
@@ -45,6 +46,10 @@ type Config struct {
 	// DryRun lists the specs without running them (see SpecList).
 	DryRun bool
 }
+
+// DefaultStartTimeout is the default Config.StartTimeout: a cold image
+// build of a server takes minutes.
+const DefaultStartTimeout = 20 * time.Minute
 
 // ErrUsage is wrapped by errors in a Config (unknown claim, empty
 // selection).
@@ -149,6 +154,9 @@ func prepare(cfg Config) (*run, error) {
 	if cfg.IOTimeout <= 0 {
 		cfg.IOTimeout = 10 * time.Second
 	}
+	if cfg.StartTimeout <= 0 {
+		cfg.StartTimeout = DefaultStartTimeout
+	}
 	cfg.IOTimeout = min(cfg.IOTimeout, cfg.Timeout)
 	ids, err := Select(cfg.Policy, cfg.Claims)
 	if err != nil {
@@ -202,12 +210,51 @@ func (r *run) execute(ctx context.Context, t ginkgo.GinkgoTestingT) (*report.Rep
 	defer func() { formatter.ColorableStdOut = prevOut }()
 
 	started := time.Now()
+	if !r.cfg.DryRun {
+		r.startTarget(ctx, progress)
+		defer r.stopTarget(ctx, progress)
+	}
 	ginkgo.RunSpecs(t, "xmppcheck conformance", suiteCfg, repCfg)
 	rep := r.report(started)
 	if r.startErr != nil {
 		return rep, fmt.Errorf("conformance: start target: %w", r.startErr)
 	}
 	return rep, nil
+}
+
+// startTarget starts the target before any spec runs, bounded by
+// StartTimeout alone (no claim's timeout), with progress lines on w. A
+// failed start is recorded: every claim then ends in error saying so.
+func (r *run) startTarget(ctx context.Context, w io.Writer) {
+	name := r.cfg.Target.Info().Name
+	fmt.Fprintf(w, "starting target %s (at most %s)…\n", name, r.cfg.StartTimeout)
+	t0 := time.Now()
+	sctx, cancel := context.WithTimeoutCause(ctx, r.cfg.StartTimeout,
+		fmt.Errorf("the target did not start within %s (raise --start-timeout or start.timeout in the target file)", r.cfg.StartTimeout))
+	defer cancel()
+	r.started = true
+	err := r.cfg.Target.Start(sctx)
+	if cause := context.Cause(sctx); err != nil && sctx.Err() != nil && ctx.Err() == nil && !errors.Is(err, cause) {
+		err = fmt.Errorf("%w: %w", cause, err)
+	}
+	if err != nil {
+		r.startErr = err
+		fmt.Fprintf(w, "target %s did not start after %s: %v\n", name, time.Since(t0).Round(time.Second), err)
+		return
+	}
+	fmt.Fprintf(w, "target %s ready in %s\n", name, time.Since(t0).Round(time.Millisecond))
+}
+
+// stopTarget stops what startTarget started, even when ctx was cancelled.
+func (r *run) stopTarget(ctx context.Context, w io.Writer) {
+	if !r.started {
+		return
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	if err := r.cfg.Target.Close(cctx); err != nil {
+		fmt.Fprintf(w, "stop target: %v\n", err)
+	}
 }
 
 // report assembles the results in policy order. A selected claim with no

@@ -64,32 +64,15 @@ func contains[T comparable](s []T, v T) bool {
 
 // One ordered container holds every claim kind, so that the claims that
 // disturb a shared server run last; ContinueOnFailure keeps a failing claim
-// from skipping the others. The target starts once, before the first
-// selected spec, and stops after the last.
+// from skipping the others. The target is started by Run before Ginkgo
+// runs a spec and stopped after the last (run.startTarget), so that its
+// start — an image build may take many minutes — is inside no claim's
+// budget.
 var _ = ginkgo.Describe("xmppcheck conformance", ginkgo.Ordered, ginkgo.ContinueOnFailure, func() {
-	ginkgo.BeforeAll(func(ctx ginkgo.SpecContext) {
-		r := current
-		r.started = true
-		if err := r.cfg.Target.Start(ctx); err != nil {
-			r.startErr = err
-		}
-	}, ginkgo.NodeTimeout(startTimeout()))
-	ginkgo.AfterAll(func(ctx ginkgo.SpecContext) {
-		if err := current.cfg.Target.Close(ctx); err != nil {
-			ginkgo.GinkgoWriter.Printf("stop target: %v\n", err)
-		}
-	}, ginkgo.NodeTimeout(2*time.Minute))
 	for _, k := range order() {
 		describeKind(k)
 	}
 })
-
-func startTimeout() time.Duration {
-	if current != nil && current.cfg.StartTimeout > 0 {
-		return current.cfg.StartTimeout
-	}
-	return 15 * time.Minute
-}
 
 func describeKind(k spec.Kind) {
 	timeout := 60 * time.Second

@@ -14,6 +14,7 @@ import (
 	"github.com/xmppcheck/xmppcheck/conformance/report"
 	"github.com/xmppcheck/xmppcheck/conformance/target"
 	"github.com/xmppcheck/xmppcheck/internal/dockerenv"
+	itarget "github.com/xmppcheck/xmppcheck/internal/target"
 	"github.com/xmppcheck/xmppcheck/spec"
 )
 
@@ -31,12 +32,14 @@ type conformFlags struct {
 	claims     []string
 	timeout    time.Duration
 	ioTimeout  time.Duration
-	strict     bool
-	keep       bool
-	list       bool
-	verbose    bool
-	noColor    bool
-	out        outputs
+	// startTimeout, when set, overrides the target file's start.timeout.
+	startTimeout time.Duration
+	strict       bool
+	keep         bool
+	list         bool
+	verbose      bool
+	noColor      bool
+	out          outputs
 }
 
 func newConformCmd() *cobra.Command {
@@ -94,6 +97,7 @@ claim whose verdict is error).`,
 	fl.StringArrayVar(&f.claims, "claims", nil, "claims to test: `ids, globs or labels` (default: all of the policy)")
 	fl.DurationVar(&f.timeout, "timeout", 60*time.Second, "time allowed for each claim")
 	fl.DurationVar(&f.ioTimeout, "io-timeout", 10*time.Second, "time allowed for each network read or write")
+	fl.DurationVar(&f.startTimeout, "start-timeout", 0, "time allowed to start the target, image build included, before the first claim and outside every claim's --timeout\n(default: the target file's start.timeout, else "+conformance.DefaultStartTimeout.String()+")")
 	fl.BoolVar(&f.strict, "strict", false, "treat not-testable as a failure")
 	fl.BoolVar(&f.keep, "keep", false, "container targets: leave the container running afterwards (for debugging)")
 	fl.BoolVar(&f.list, "list", false, "list the conformance specs (a dry run) and exit")
@@ -112,9 +116,13 @@ func runConform(cmd *cobra.Command, f conformFlags) error {
 	if _, err := conformance.Select(pol, f.claims); err != nil {
 		return usageErr("%v", err)
 	}
+	if f.startTimeout < 0 || f.timeout <= 0 || f.ioTimeout <= 0 {
+		return usageErr("conform: --timeout and --io-timeout must be positive, --start-timeout not negative")
+	}
 	var tg target.Target
+	startTimeout := f.startTimeout
 	if !f.list {
-		if tg, err = buildTarget(f, pol, stderr); err != nil {
+		if tg, startTimeout, err = buildTarget(f, pol, stderr); err != nil {
 			return err
 		}
 	}
@@ -122,7 +130,7 @@ func runConform(cmd *cobra.Command, f conformFlags) error {
 	defer stop()
 	cfg := conformance.Config{
 		Policy: pol, Target: tg, Claims: f.claims, Timeout: f.timeout, IOTimeout: f.ioTimeout,
-		Strict: f.strict, Version: version, DryRun: f.list, Verbose: f.verbose,
+		StartTimeout: startTimeout, Strict: f.strict, Version: version, DryRun: f.list, Verbose: f.verbose,
 	}
 	if f.verbose {
 		cfg.Progress = stderr
@@ -165,8 +173,25 @@ func runConform(cmd *cobra.Command, f conformFlags) error {
 }
 
 // buildTarget makes the target the flags describe; exactly one of
-// --target, --target-file and --remote may be given.
-func buildTarget(f conformFlags, pol *spec.Policy, stderr io.Writer) (target.Target, error) {
+// --target, --target-file and --remote may be given. It also returns the
+// time the target's start may take: --start-timeout, else a target file's
+// start.timeout (--start-timeout overrides the file's), else 0 (the
+// suite's default).
+func buildTarget(f conformFlags, pol *spec.Policy, stderr io.Writer) (target.Target, time.Duration, error) {
+	tg, err := buildTargetOnly(f, pol, stderr)
+	if err != nil {
+		return nil, 0, err
+	}
+	if c, ok := tg.(interface{ File() *target.File }); ok {
+		if f.startTimeout > 0 {
+			c.File().Start.Timeout = itarget.Duration(f.startTimeout)
+		}
+		return tg, c.File().StartTimeout(), nil
+	}
+	return tg, f.startTimeout, nil
+}
+
+func buildTargetOnly(f conformFlags, pol *spec.Policy, stderr io.Writer) (target.Target, error) {
 	if countSet(f.targetName, f.targetFile, f.remote) > 1 {
 		return nil, usageErr("conform: give only one of --target, --target-file and --remote")
 	}

@@ -30,6 +30,10 @@ import (
 // ErrNotRunning is returned by operations on a container that was closed.
 var ErrNotRunning = errors.New("target: container not running")
 
+// ErrStartTimeout is wrapped by Start's error when the start (build
+// included) took longer than the target file's start.timeout.
+var ErrStartTimeout = errors.New("target: start timeout")
+
 // Addrs are the host addresses (host:port) of the container's published
 // ports; empty when the server has no such listener.
 type Addrs struct {
@@ -55,25 +59,105 @@ type Option func(*config)
 
 type config struct {
 	buildLog io.Writer
+	progress io.Writer
+	tick     time.Duration
 }
 
-// WithBuildLog streams the image build output to w.
+// WithBuildLog streams the image build output to w (and, unless
+// WithProgress says otherwise, the progress lines).
 func WithBuildLog(w io.Writer) Option { return func(c *config) { c.buildLog = w } }
+
+// WithProgress writes one line per phase of the start to w ("building
+// image …", "starting container …", "ready in …"), and while a phase
+// lasts a line every half minute with the time spent so far.
+func WithProgress(w io.Writer) Option { return func(c *config) { c.progress = w } }
+
+// phase reports the phases of a start on a progress writer.
+type phase struct {
+	w     io.Writer
+	name  string
+	start time.Time
+	tick  time.Duration
+	mu    sync.Mutex
+	what  string
+	since time.Time
+	stop  chan struct{}
+	done  chan struct{}
+}
+
+func newPhase(w io.Writer, name string, tick time.Duration) *phase {
+	p := &phase{w: w, name: name, start: time.Now(), tick: tick, stop: make(chan struct{}), done: make(chan struct{})}
+	go p.loop()
+	return p
+}
+
+// enter starts a phase and writes its line.
+func (p *phase) enter(what string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.what, p.since = what, time.Now()
+	fmt.Fprintf(p.w, "target %s: %s…\n", p.name, what)
+}
+
+func (p *phase) loop() {
+	defer close(p.done)
+	t := time.NewTicker(p.tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-t.C:
+			p.mu.Lock()
+			if p.what != "" {
+				fmt.Fprintf(p.w, "target %s: %s… (%s)\n", p.name, p.what, time.Since(p.since).Round(time.Second))
+			}
+			p.mu.Unlock()
+		}
+	}
+}
+
+// end stops the ticker and writes the outcome.
+func (p *phase) end(err error) {
+	close(p.stop)
+	<-p.done
+	if err != nil {
+		fmt.Fprintf(p.w, "target %s: start failed after %s\n", p.name, time.Since(p.start).Round(time.Second))
+		return
+	}
+	fmt.Fprintf(p.w, "target %s: ready in %s\n", p.name, time.Since(p.start).Round(time.Second))
+}
 
 // Start builds the image when the file says how (the engine's layer cache
 // makes a rebuild of unchanged sources cheap), starts the container with
 // its ports published on 127.0.0.1 (XMPPCHECK_PUBLISH_HOST overrides this
-// for docker-in-docker CI) and waits as the file says. On failure nothing
-// is left running and the error carries the tail of the container output.
-func Start(ctx context.Context, f *File, opts ...Option) (*Container, error) {
-	cfg := config{buildLog: io.Discard}
+// for docker-in-docker CI) and waits as the file says. The whole start is
+// bounded by the file's start.timeout (File.StartTimeout), and by ctx. On
+// failure nothing is left running and the error carries the tail of the
+// container output.
+func Start(ctx context.Context, f *File, opts ...Option) (c *Container, err error) {
+	cfg := config{buildLog: io.Discard, tick: 30 * time.Second}
 	for _, o := range opts {
 		o(&cfg)
 	}
+	if cfg.progress == nil {
+		cfg.progress = cfg.buildLog
+	}
+	limit := f.StartTimeout()
+	ctx, cancel := context.WithTimeoutCause(ctx, limit, fmt.Errorf("%w: the start took longer than %s (start.timeout of the target file, or --start-timeout)", ErrStartTimeout, limit))
+	defer cancel()
+	ph := newPhase(cfg.progress, f.Name, cfg.tick)
+	defer func() {
+		if err != nil && context.Cause(ctx) != nil && errors.Is(context.Cause(ctx), ErrStartTimeout) {
+			err = fmt.Errorf("%w (%w)", err, context.Cause(ctx))
+		}
+		ph.end(err)
+	}()
 	dockerenv.Setup()
 	image := f.Image
 	if f.Build != nil {
 		image = ImageTag(f.Name)
+		ph.enter("building image " + image)
 		bopts := []dockerenv.BuildOption{dockerenv.WithBuildLog(cfg.buildLog)}
 		for name, pkg := range f.Build.GoBinaries {
 			bopts = append(bopts, dockerenv.WithGoBinary(name, pkg))
@@ -102,6 +186,7 @@ func Start(ctx context.Context, f *File, opts ...Option) (*Container, error) {
 	if err != nil {
 		return nil, fmt.Errorf("target %s: %w", f.Name, err)
 	}
+	ph.enter("starting container from " + image + " and waiting until it is ready")
 	ctr, err := testcontainers.Run(ctx, image,
 		testcontainers.WithExposedPorts(exposed...),
 		testcontainers.WithEnv(f.Env),
@@ -124,7 +209,7 @@ func Start(ctx context.Context, f *File, opts ...Option) (*Container, error) {
 		}
 		return nil, fmt.Errorf("target %s: start: %w", f.Name, err)
 	}
-	c := &Container{file: f, ctr: ctr, id: ctr.GetContainerID()}
+	c = &Container{file: f, ctr: ctr, id: ctr.GetContainerID()}
 	if err := c.mapPorts(ctx); err != nil {
 		ctr.Terminate(context.WithoutCancel(ctx))
 		return nil, err

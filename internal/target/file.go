@@ -28,6 +28,7 @@ type File struct {
 	Domain      string            `yaml:"domain"`
 	Ports       Ports             `yaml:"ports"`
 	Wait        Wait              `yaml:"wait"`
+	Start       StartLimits       `yaml:"start"`
 	Env         map[string]string `yaml:"env"`
 	Accounts    Accounts          `yaml:"accounts"`
 	Evidence    Evidence          `yaml:"evidence"`
@@ -60,6 +61,29 @@ type Wait struct {
 	Log     string   `yaml:"log"`
 	Port    string   `yaml:"port"`
 	Timeout Duration `yaml:"timeout"`
+}
+
+// DefaultStartTimeout bounds building the image and starting the
+// container when the target file gives no start.timeout: many minutes,
+// because a cold build of a server image (packages installed from a
+// mirror) takes minutes on a slow machine.
+const DefaultStartTimeout = 20 * time.Minute
+
+// StartLimits bound the whole start: building the image (when the file
+// says how), starting the container and waiting until it is ready.
+type StartLimits struct {
+	// Timeout bounds the whole start (default DefaultStartTimeout);
+	// wait.timeout, inside it, bounds only the wait for readiness.
+	Timeout Duration `yaml:"timeout"`
+}
+
+// StartTimeout is the time the whole start may take: start.timeout, or
+// DefaultStartTimeout when the file gives none.
+func (f *File) StartTimeout() time.Duration {
+	if d := time.Duration(f.Start.Timeout); d > 0 {
+		return d
+	}
+	return DefaultStartTimeout
 }
 
 // Accounts says how test accounts are made.
@@ -184,6 +208,12 @@ func (f *File) validate() []error {
 	}
 	if f.Wait.Log == "" && f.Wait.Port == "" {
 		bad("wait needs log or port")
+	}
+	if f.Start.Timeout < 0 {
+		bad("start.timeout: %s is negative", time.Duration(f.Start.Timeout))
+	}
+	if f.Start.Timeout > 0 && f.Wait.Timeout > f.Start.Timeout {
+		bad("wait.timeout (%s) is longer than start.timeout (%s), which bounds the whole start", time.Duration(f.Wait.Timeout), time.Duration(f.Start.Timeout))
 	}
 	if f.Wait.Port != "" && f.Port(f.Wait.Port) == 0 {
 		bad("wait.port %q names no port of ports", f.Wait.Port)

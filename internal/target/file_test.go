@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/xmppcheck/xmppcheck/internal/dockerenv"
 )
 
 const validFile = `name: prosody
@@ -58,6 +60,16 @@ func TestLoadFile(t *testing.T) {
 	if strings.Join(got, "|") != "prosodyctl|register|u1|localhost|p w" {
 		t.Errorf("Expand: %q", got)
 	}
+	if d := f.StartTimeout(); d != DefaultStartTimeout {
+		t.Errorf("StartTimeout without start.timeout: %s, want the default %s", d, DefaultStartTimeout)
+	}
+	g, err := LoadFile(writeTarget(t, validFile+"start: { timeout: 45m }\n", "Dockerfile", "expected.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := g.StartTimeout(); d != 45*time.Minute {
+		t.Errorf("StartTimeout with start.timeout 45m: %s", d)
+	}
 	if s := Seconds(7*24*time.Hour + 500*time.Millisecond); s != "604800" {
 		t.Errorf("Seconds: %s", s)
 	}
@@ -80,6 +92,10 @@ func TestLoadFile(t *testing.T) {
 		{name: "wait port names nothing", body: strings.Replace(validFile, `log: "Activated service 'c2s'"`, "port: s2s_tls", 1),
 			files: []string{"Dockerfile", "expected.yaml"}, want: []string{`wait.port "s2s_tls"`}},
 		{name: "bad duration", body: strings.Replace(validFile, "60s", "soon", 1), want: []string{"not a duration"}},
+		{name: "readiness wait longer than the whole start", body: validFile + "start: { timeout: 30s }\n",
+			files: []string{"Dockerfile", "expected.yaml"}, want: []string{"wait.timeout (1m0s) is longer than start.timeout (30s)"}},
+		{name: "negative start timeout", body: validFile + "start: { timeout: -1m }\n",
+			files: []string{"Dockerfile", "expected.yaml"}, want: []string{"start.timeout: -1m0s is negative"}},
 		{name: "stdin without create", body: "name: x\nimage: a\ndomain: d\nports: {c2s: 1}\nwait: {port: c2s}\naccounts: {ibr: true, stdin: \"{password}\"}\nevidence: {decrypted: [[]]}\n",
 			want: []string{"accounts.stdin needs accounts.create", "evidence.decrypted[0] is an empty command"}},
 		{name: "caller's check joins the others", body: "name: x\nimage: a\nports: {c2s: 1}\nwait: {port: c2s}\naccounts: {ibr: true}\n",
@@ -109,7 +125,10 @@ func TestLoadFile(t *testing.T) {
 func TestFixtureTargetFiles(t *testing.T) {
 	files, _ := filepath.Glob("../../fixtures/targets/*/target.yaml")
 	if len(files) == 0 {
-		t.Skip("no fixture target files in this checkout")
+		if dockerenv.InCI() {
+			t.Fatal("CI is set but this checkout has no fixture target files (fixtures/targets/*/target.yaml)")
+		}
+		t.Skip("SKIPPED: no fixture target files in this checkout; set CI=true to make this a failure")
 	}
 	for _, f := range files {
 		if _, err := LoadFile(f); err != nil {
