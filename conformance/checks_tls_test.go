@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"net"
@@ -62,6 +63,81 @@ func TestTLSClaimsBothWays(t *testing.T) {
 	}
 }
 
+// TestTLSExactOutcomes (issue 9, items 3, 8 and 10): each way a server may
+// answer decides the verdict by what it proved. A pre-TLS <auth/> that is
+// ignored, answered with a stream error or a reset accepted nothing
+// (pass); with no real account a <not-authorized/> to made-up credentials
+// proves no refusal (not-testable); a ClientHello below the floor answered
+// by closing the connection is a refusal, while silence there proves
+// nothing (error); a stream error after a completed s2s handshake does not
+// undo the handshake (pass, the stream error recorded apart).
+func TestTLSExactOutcomes(t *testing.T) {
+	tests := []struct {
+		name     string
+		opts     []fakeserver.Option
+		noAcct   bool
+		claim    spec.ClaimID
+		want     report.Verdict
+		evidence string // an observation that must be there
+	}{
+		{"pre-TLS auth silently ignored", []fakeserver.Option{fakeserver.WithPreTLSAuth(fakeserver.PreTLSIgnore)}, false,
+			spec.TLSC2SRequired, report.Pass, "no <success/> had come"},
+		{"pre-TLS auth silently ignored, no account", []fakeserver.Option{fakeserver.WithPreTLSAuth(fakeserver.PreTLSIgnore)}, true,
+			spec.TLSC2SRequired, report.Pass, "no <success/> had come"},
+		{"pre-TLS auth ended with a stream error", []fakeserver.Option{fakeserver.WithPreTLSAuth(fakeserver.PreTLSStreamError)}, false,
+			spec.TLSC2SRequired, report.Pass, "stream error"},
+		{"pre-TLS auth answered by a reset", []fakeserver.Option{fakeserver.WithPreTLSAuth(fakeserver.PreTLSReset)}, false,
+			spec.TLSC2SRequired, report.Pass, "closed the stream"},
+		{"pre-TLS not-authorized to the correct password", []fakeserver.Option{fakeserver.WithPreTLSAuth(fakeserver.PreTLSNotAuthorized)}, false,
+			spec.TLSC2SRequired, report.Pass, "correct password"},
+		{"pre-TLS not-authorized to made-up credentials", []fakeserver.Option{fakeserver.WithPreTLSAuth(fakeserver.PreTLSNotAuthorized)}, true,
+			spec.TLSC2SRequired, report.NotTestable, "not a proof"},
+		{"below the floor: connection closed without TLS", []fakeserver.Option{fakeserver.WithOldHello(fakeserver.OldHelloClose)}, false,
+			spec.TLSC2SMinVersion, report.Pass, "closed the connection after the ClientHello"},
+		{"below the floor: no answer", []fakeserver.Option{fakeserver.WithOldHello(fakeserver.OldHelloStall)}, false,
+			spec.TLSC2SMinVersion, report.Error, ""},
+		{"s2s: stream error after a completed handshake", []fakeserver.Option{fakeserver.WithS2SStreamErrorAfterTLS()}, false,
+			spec.TLSS2SMinVersion, report.Pass, "not-authorized"},
+		{"s2s: stream error after a completed TLS 1.0 handshake", []fakeserver.Option{fakeserver.WithS2SStreamErrorAfterTLS(),
+			fakeserver.WithTLSVersions(tls.VersionTLS10, tls.VersionTLS13)}, false, spec.TLSS2SMinVersion, report.Fail, "accepted below the floor"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tg := tlsTarget(t, tt.opts...)
+			if tt.noAcct {
+				tg.caps = nil
+			}
+			res := checkOneIO(t, tg, tt.claim, 8*time.Second, time.Second)
+			if res.Verdict != tt.want {
+				t.Fatalf("%s: verdict %s (%s), want %s\n%v\n%s", tt.claim, res.Verdict, res.Reason, tt.want, res.Evidence, res.Transcript)
+			}
+			if tt.evidence == "" {
+				return
+			}
+			found := false
+			for _, e := range res.Evidence {
+				found = found || strings.Contains(e.Observed, tt.evidence)
+			}
+			if !found {
+				t.Errorf("no observation says %q: %v", tt.evidence, res.Evidence)
+			}
+		})
+	}
+}
+
+// checkOneIO is checkOne with an I/O timeout shorter than the claim's, so
+// that a server's silence ends one read, not the claim's whole budget.
+func checkOneIO(t *testing.T, tg target.Target, id spec.ClaimID, timeout, io time.Duration) report.Result {
+	t.Helper()
+	r, err := prepare(Config{Policy: defaultPolicy(t), Target: tg, Timeout: timeout, IOTimeout: io})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*timeout+5*time.Second)
+	defer cancel()
+	return checkClaim(ctx, r, id)
+}
+
 func TestTLSRequiredWithoutAccounts(t *testing.T) {
 	tg := tlsTarget(t, fakeserver.WithPlaintextAuth())
 	tg.caps = nil
@@ -93,7 +169,7 @@ func TestHostileServers(t *testing.T) {
 	}{
 		{"silent", func(t *testing.T) string { return fakeserver.Start(t, fakeserver.WithMode(fakeserver.Silent)).Addr() }, "no response"},
 		{"garbage", func(t *testing.T) string { return fakeserver.Start(t, fakeserver.WithMode(fakeserver.Garbage)).Addr() }, "protocol violation"},
-		{"drops TLS", func(t *testing.T) string { return fakeserver.Start(t, fakeserver.WithMode(fakeserver.DropTLS)).Addr() }, "dropped the connection|STARTTLS does not complete"},
+		{"drops TLS", func(t *testing.T) string { return fakeserver.Start(t, fakeserver.WithMode(fakeserver.DropTLS)).Addr() }, "could not prove the floor|STARTTLS does not complete"},
 		{"not there", closed, "connection refused"},
 	}
 	for _, tt := range tests {

@@ -44,6 +44,9 @@ var (
 	ErrAuthFailed = errors.New("wire: authentication failed")
 	// ErrNoStartTLS: the server did not offer STARTTLS.
 	ErrNoStartTLS = errors.New("wire: STARTTLS not offered")
+	// ErrClosed: the server ended the stream (</stream:stream>, RFC 6120
+	// §4.4) or closed the TCP connection, without a stream error.
+	ErrClosed = errors.New("wire: the server closed the stream")
 )
 
 // Option configures Dial.
@@ -141,6 +144,9 @@ func Dial(ctx context.Context, addr, domain string, opts ...Option) (*Conn, erro
 	if err := c.open(ctx); err != nil {
 		c.stop()
 		raw.Close()
+		if c.TLSState != nil {
+			return nil, &AfterTLSError{State: *c.TLSState, Err: err}
+		}
 		return nil, err
 	}
 	return c, nil
@@ -283,7 +289,7 @@ func (c *Conn) token(ctx context.Context) (xml.Token, error) {
 	tok, err := c.dec.Token()
 	if err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("%w: connection closed by the server", ErrProtocol)
+			return nil, fmt.Errorf("%w: connection closed by the server", ErrClosed)
 		}
 		var se *xml.SyntaxError
 		if errors.As(err, &se) {
@@ -319,7 +325,7 @@ func (c *Conn) Next(ctx context.Context) (Element, error) {
 			}
 			return el, nil
 		case xml.EndElement:
-			return Element{}, fmt.Errorf("%w: the server closed the stream", ErrProtocol)
+			return Element{}, fmt.Errorf("%w: </stream:stream>", ErrClosed)
 		}
 	}
 }
@@ -342,22 +348,59 @@ func (c *Conn) StartTLS(ctx context.Context, cfg *tls.Config) error {
 	if err := c.handshake(ctx, cfg); err != nil {
 		return err
 	}
-	return c.open(ctx)
+	if err := c.open(ctx); err != nil {
+		return &AfterTLSError{State: *c.TLSState, Err: err}
+	}
+	return nil
 }
 
 // TLSError is a failed TLS handshake.
-type TLSError struct{ Err error }
+type TLSError struct {
+	Err error
+	// ServerBytes is how many bytes the server sent during the
+	// handshake: 0 means it sent nothing at all (no ServerHello, no
+	// alert) before the error.
+	ServerBytes int64
+}
 
 func (e *TLSError) Error() string { return "wire: TLS handshake: " + e.Err.Error() }
 func (e *TLSError) Unwrap() error { return e.Err }
 
+// AfterTLSError is a failure after a TLS handshake that completed: the
+// stream reopened over TLS (RFC 6120 §5.4.3.3) was refused or broke. The
+// handshake itself, and the version it negotiated (State), stand; what
+// the server said afterwards is a separate matter (an s2s peer without a
+// valid certificate refused with <not-authorized/>, say).
+type AfterTLSError struct {
+	State tls.ConnectionState
+	Err   error
+}
+
+func (e *AfterTLSError) Error() string {
+	return "wire: after a completed " + tls.VersionName(e.State.Version) + " handshake: " + e.Err.Error()
+}
+func (e *AfterTLSError) Unwrap() error { return e.Err }
+
+// countingConn counts the bytes read from a connection.
+type countingConn struct {
+	net.Conn
+	n *int64
+}
+
+func (c countingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	*c.n += int64(n)
+	return n, err
+}
+
 func (c *Conn) handshake(ctx context.Context, cfg *tls.Config) error {
-	tc := tls.Client(c.raw, cfg)
+	var got int64
+	tc := tls.Client(countingConn{c.raw, &got}, cfg)
 	c.raw.SetDeadline(c.deadline(ctx))
 	c.cfg.transcript.Notef("TLS handshake offering %s", versionRange(cfg))
 	if err := tc.HandshakeContext(ctx); err != nil {
-		c.cfg.transcript.Notef("TLS handshake failed: %v", err)
-		return &TLSError{Err: c.classify(ctx, err)}
+		c.cfg.transcript.Notef("TLS handshake failed after %d byte(s) from the server: %v", got, err)
+		return &TLSError{Err: c.classify(ctx, err), ServerBytes: got}
 	}
 	c.raw.SetDeadline(time.Time{})
 	st := tc.ConnectionState()

@@ -188,3 +188,42 @@ func TestTranscriptRedaction(t *testing.T) {
 		t.Errorf("limited transcript:\n%s", s)
 	}
 }
+
+// TestAfterTLS (issue 9, item 10): a stream error on the stream reopened
+// after a completed handshake is an AfterTLSError carrying the negotiated
+// version, not a TLSError; a connection closed after the ClientHello is a
+// TLSError with no byte from the server.
+func TestAfterTLS(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	srv := fakeserver.Start(t, fakeserver.WithS2SStreamErrorAfterTLS())
+	c, err := wire.Dial(ctx, srv.Addr(), "localhost", wire.WithServerStream("xmppcheck.invalid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.StartTLS(ctx, wire.TLSConfig("localhost", tls.VersionTLS12))
+	var ae *wire.AfterTLSError
+	var te *wire.TLSError
+	if !errors.As(err, &ae) || errors.As(err, &te) || ae.State.Version != tls.VersionTLS12 || !errors.Is(err, wire.ErrStreamError) {
+		t.Fatalf("err=%v (%T)", err, err)
+	}
+
+	old := fakeserver.Start(t, fakeserver.WithOldHello(fakeserver.OldHelloClose))
+	c, err = wire.Dial(ctx, old.Addr(), "localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.StartTLS(ctx, wire.TLSConfig("localhost", tls.VersionTLS10))
+	if !errors.As(err, &te) || te.ServerBytes != 0 {
+		t.Fatalf("err=%v (%T)", err, err)
+	}
+	alert := fakeserver.Start(t)
+	c, err = wire.Dial(ctx, alert.Addr(), "localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.StartTLS(ctx, wire.TLSConfig("localhost", tls.VersionTLS10))
+	if !errors.As(err, &te) || te.ServerBytes == 0 {
+		t.Fatalf("an alert is bytes from the server: err=%v, %d bytes", err, te.ServerBytes)
+	}
+}

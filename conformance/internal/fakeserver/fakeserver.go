@@ -56,6 +56,54 @@ func WithDirectTLS() Option { return func(s *Server) { s.direct = true } }
 // fault tls.c2s-required must catch).
 func WithPlaintextAuth() Option { return func(s *Server) { s.plainAuth = true } }
 
+// PreTLSAuth is how the server answers an <auth/> sent before TLS (when
+// WithPlaintextAuth is not given).
+type PreTLSAuth int
+
+// Answers to a pre-TLS <auth/>.
+const (
+	// PreTLSEncryptionRequired: <failure><encryption-required/></failure>
+	// (RFC 6120 §6.5.4), the default.
+	PreTLSEncryptionRequired PreTLSAuth = iota
+	// PreTLSIgnore: no answer at all; the server waits for STARTTLS.
+	PreTLSIgnore
+	// PreTLSNotAuthorized: <failure><not-authorized/></failure>, the
+	// answer a wrong password gets too.
+	PreTLSNotAuthorized
+	// PreTLSStreamError: a <policy-violation/> stream error, then the
+	// stream closed.
+	PreTLSStreamError
+	// PreTLSReset: the TCP connection reset (RST) without a word.
+	PreTLSReset
+)
+
+// WithPreTLSAuth sets the answer to an <auth/> sent before TLS.
+func WithPreTLSAuth(a PreTLSAuth) Option { return func(s *Server) { s.preTLSAuth = a } }
+
+// OldHello is what the server does with a ClientHello that offers only
+// versions below its lowest (WithTLSVersions).
+type OldHello int
+
+// Answers to a ClientHello below the server's floor.
+const (
+	// OldHelloAlert: a protocol_version alert (crypto/tls's own answer),
+	// the default.
+	OldHelloAlert OldHello = iota
+	// OldHelloClose: the TCP connection closed without a byte of TLS.
+	OldHelloClose
+	// OldHelloStall: no answer; the server holds the connection open
+	// until the client gives up.
+	OldHelloStall
+)
+
+// WithOldHello sets the answer to a ClientHello below the floor.
+func WithOldHello(h OldHello) Option { return func(s *Server) { s.oldHello = h } }
+
+// WithS2SStreamErrorAfterTLS makes a jabber:server stream reopened over
+// TLS end at once with a <not-authorized/> stream error: the hardening
+// that refuses a peer without a valid certificate after the handshake.
+func WithS2SStreamErrorAfterTLS() Option { return func(s *Server) { s.s2sErrAfterTLS = true } }
+
 // Upload configures a fake XEP-0363 service (upload.localhost) and its
 // HTTPS server.
 type Upload struct {
@@ -81,11 +129,15 @@ type Server struct {
 	direct    bool
 	plainAuth bool
 	users     map[string]string
-	ln        net.Listener
-	tlsCfg    *tls.Config
-	wg        sync.WaitGroup
-	mu        sync.Mutex
-	conns     []net.Conn
+
+	preTLSAuth     PreTLSAuth
+	oldHello       OldHello
+	s2sErrAfterTLS bool
+	ln             net.Listener
+	tlsCfg         *tls.Config
+	wg             sync.WaitGroup
+	mu             sync.Mutex
+	conns          []net.Conn
 
 	upload  *Upload
 	httpSrv *httptest.Server
@@ -101,6 +153,9 @@ func Start(t testing.TB, opts ...Option) *Server {
 		o(s)
 	}
 	s.tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert(t)}, MinVersion: s.min, MaxVersion: s.max}
+	if s.oldHello != OldHelloAlert {
+		s.tlsCfg.GetConfigForClient = s.oldHelloHook
+	}
 	if s.min < tls.VersionTLS12 {
 		for _, c := range tls.CipherSuites() {
 			s.tlsCfg.CipherSuites = append(s.tlsCfg.CipherSuites, c.ID)
@@ -121,6 +176,25 @@ func Start(t testing.TB, opts ...Option) *Server {
 	go s.accept()
 	t.Cleanup(s.Close)
 	return s
+}
+
+// oldHelloHook closes or stalls a connection whose ClientHello offers
+// only versions below the floor, before any byte of TLS is sent.
+func (s *Server) oldHelloHook(hi *tls.ClientHelloInfo) (*tls.Config, error) {
+	top := uint16(0)
+	for _, v := range hi.SupportedVersions {
+		top = max(top, v)
+	}
+	if top >= s.min {
+		return nil, nil
+	}
+	switch s.oldHello {
+	case OldHelloClose:
+		hi.Conn.Close()
+	case OldHelloStall:
+		io.Copy(io.Discard, hi.Conn) // until the client closes or the deadline
+	}
+	return nil, fmt.Errorf("fakeserver: ClientHello below the floor")
 }
 
 // Addr is the listening address.
@@ -252,6 +326,10 @@ func (s *Server) serve(c net.Conn) {
 			return
 		}
 		fmt.Fprintf(conn, "<?xml version='1.0'?><stream:stream xmlns='%s' xmlns:stream='http://etherx.jabber.org/streams' id='%d' from='localhost' version='1.0'>", ns, time.Now().UnixNano())
+		if secure && ns == "jabber:server" && s.s2sErrAfterTLS {
+			io.WriteString(conn, "<stream:error><not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>")
+			return
+		}
 		var feats strings.Builder
 		switch {
 		case authed:
@@ -305,7 +383,21 @@ func (s *Server) serve(c net.Conn) {
 				conn, secure, restart = tc, true, true
 			case "auth":
 				if !secure && !s.plainAuth {
-					io.WriteString(conn, "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><encryption-required/></failure>")
+					switch s.preTLSAuth {
+					case PreTLSIgnore:
+					case PreTLSNotAuthorized:
+						io.WriteString(conn, "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><not-authorized/></failure>")
+					case PreTLSStreamError:
+						io.WriteString(conn, "<stream:error><policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>")
+						return
+					case PreTLSReset:
+						if tc, ok := c.(*net.TCPConn); ok {
+							tc.SetLinger(0)
+						}
+						return
+					default:
+						io.WriteString(conn, "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><encryption-required/></failure>")
+					}
 					continue
 				}
 				raw, _ := base64.StdEncoding.DecodeString(strings.TrimSpace(el.Text))
