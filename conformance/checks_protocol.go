@@ -10,6 +10,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/xmppcheck/xmppcheck/conformance/evidence"
 	"github.com/xmppcheck/xmppcheck/conformance/target"
@@ -25,9 +26,27 @@ func init() {
 	checks[spec.UploadUnguessableURL] = checkUploadURLs
 }
 
+// noFeatureConditions are the stanza errors that prove an entity offers
+// no such service (RFC 6120 §8.3.3.19 service-unavailable, §8.3.3.7
+// feature-not-implemented, §8.3.3.8 item-not-found): the answers a server
+// without disco on an account's bare JID gives (RFC 6121 §8.5.3.1).
+var noFeatureConditions = []string{"service-unavailable", "feature-not-implemented", "item-not-found"}
+
+// archiveRefusals are the stanza errors that prove an archive query
+// (XEP-0313 §4) was refused: a server without MAM answers an IQ of an
+// unknown namespace with service-unavailable (RFC 6120 §8.4) or
+// feature-not-implemented; one with MAM turned off for the account may
+// answer not-allowed or forbidden. item-not-found is not among them:
+// XEP-0313 uses it for a paging id an archive does not hold.
+var archiveRefusals = []string{"service-unavailable", "feature-not-implemented", "not-allowed", "forbidden"}
+
 // checkMAMDisabled: no urn:xmpp:mam feature on the server or the account
 // (XEP-0313 §6, XEP-0030), and an archive query after a delivered message
-// is refused (or at least returns nothing of it).
+// is refused (docs/compliant-outcomes.md). A disco#info answered with
+// features is judged by them; an error counts as "no MAM" only with a
+// condition of noFeatureConditions, and the server's own disco#info must
+// answer (it is the positive control that disco works at all). Anything
+// else — a timeout, a reset, another condition — is an error.
 func checkMAMDisabled(ctx context.Context, e *Env) error {
 	acc, err := e.Accounts(ctx, "mam-a", "mam-b")
 	if err != nil {
@@ -48,9 +67,16 @@ func checkMAMDisabled(ctx context.Context, e *Env) error {
 			what = "disco#info of the account " + to
 		}
 		info, err := ca.DiscoInfo(ctx, to, "")
-		if err != nil {
-			e.Observe(what, true, "no answer with features (%v)", err)
+		var se *xmppclient.StanzaError
+		switch {
+		case err == nil:
+		case errors.As(err, &se) && to != "" && slices.Contains(noFeatureConditions, string(se.Condition)):
+			e.Observe(what, true, "refused with %s/%s: the account offers no services, MAM included", se.Type, se.Condition)
 			continue
+		case errors.As(err, &se):
+			return fmt.Errorf("%s: answered %s/%s, which does not say whether MAM is offered", what, se.Type, se.Condition)
+		default:
+			return fmt.Errorf("%s: no answer (%w): nothing proves the absence of MAM", what, err)
 		}
 		var mam []string
 		for _, f := range info.Features {
@@ -78,10 +104,12 @@ func checkMAMDisabled(ctx context.Context, e *Env) error {
 	res, err := ca.QueryArchive(ctx, "")
 	var se *xmppclient.StanzaError
 	switch {
-	case errors.As(err, &se):
+	case errors.As(err, &se) && slices.Contains(archiveRefusals, string(se.Condition)):
 		e.Observe("XEP-0313 archive query", true, "refused: %s/%s", se.Type, se.Condition)
+	case errors.As(err, &se):
+		return fmt.Errorf("XEP-0313 archive query: answered %s/%s, which is not a refusal of the archive (expected one of %s)", se.Type, se.Condition, strings.Join(archiveRefusals, ", "))
 	case err != nil:
-		return fmt.Errorf("archive query: %w", err)
+		return fmt.Errorf("XEP-0313 archive query: no answer (%w): a timeout is no refusal", err)
 	default:
 		found := 0
 		for _, m := range res.Messages {
@@ -241,9 +269,52 @@ func addrOr(e *Env) string {
 	return "this client"
 }
 
+// lockoutStreamConditions are the stream errors that prove a server
+// refused a client's stream (RFC 6120 §4.9.3.14 policy-violation,
+// §4.9.3.12 not-authorized, §4.9.3.15 resource-constraint).
+var lockoutStreamConditions = []xmppclient.StreamCondition{xmppclient.StreamPolicyViolation, xmppclient.StreamNotAuthorized, xmppclient.StreamResourceConstraint}
+
+// lockoutSASLConditions are the SASL <failure/> conditions that, given to
+// the correct password, prove a refusal (RFC 6120 §6.5.10
+// temporary-auth-failure, §6.5.8 not-authorized, §6.5.2 account-disabled).
+var lockoutSASLConditions = []xmppclient.SASLCondition{xmppclient.SASLTemporaryAuthFailure, xmppclient.SASLNotAuthorized, xmppclient.SASLAccountDisabled}
+
+// refusal says whether err is a refusal the server made
+// (docs/compliant-outcomes.md): a connection refused (RST to the SYN),
+// a stream or connection closed by the server without an answer, a
+// stream error of lockoutStreamConditions, or a SASL <failure/> of
+// lockoutSASLConditions. It returns what was seen either way; a timeout,
+// another condition or any other error is no refusal.
+func refusal(err error) (bool, string) {
+	var se *xmppclient.StreamError
+	var sasl *xmppclient.SASLError
+	switch {
+	case errors.As(err, &se):
+		if slices.Contains(lockoutStreamConditions, se.Condition) {
+			return true, fmt.Sprintf("the server ended the stream with <%s/>", se.Condition)
+		}
+		return false, fmt.Sprintf("a stream error <%s/>, not a refusal condition", se.Condition)
+	case errors.As(err, &sasl):
+		if slices.Contains(lockoutSASLConditions, sasl.Condition) {
+			return true, fmt.Sprintf("SASL <failure><%s/></failure>", sasl.Condition)
+		}
+		return false, fmt.Sprintf("SASL failure %s, not a refusal condition", orDash(string(sasl.Condition)+sasl.Other))
+	case errors.Is(err, xmppclient.ErrTimeout):
+		return false, fmt.Sprintf("no answer before the deadline (%v)", err)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return true, fmt.Sprintf("connection refused (%v)", err)
+	case errors.Is(err, xmppclient.ErrClosed), errors.Is(err, syscall.ECONNRESET):
+		return true, fmt.Sprintf("the server closed the connection without answering (%v)", err)
+	}
+	return false, err.Error()
+}
+
 // checkBruteForce: the correct password works from an address; after
 // max_failures wrong ones from it, even the correct password is refused
-// (RFC 6120 §6.5: temporary-auth-failure, or the connection refused).
+// (RFC 6120 §6.5). Only a refusal the server made counts (refusal): a
+// timeout, a reset or a condition that is not a refusal ends in error.
+// Every wrong password must be answered with a SASL <failure/> (or a
+// refusal, the lockout coming sooner than the policy allows).
 func checkBruteForce(ctx context.Context, e *Env) error {
 	n := e.Claim.Params.Count("max_failures")
 	a, err := e.Account(ctx, "brute")
@@ -258,40 +329,38 @@ func checkBruteForce(ctx context.Context, e *Env) error {
 	e.Observe("login with the correct password (control)", true, "succeeded from %s", addrOr(e))
 	for i := 1; i <= n; i++ {
 		c, err := e.Client(ctx)
-		if err != nil {
-			if i > 1 {
-				e.Observe(fmt.Sprintf("connection for failed login %d", i), true, "refused after %d failures: %v", i-1, err)
-				break
-			}
-			return err
-		}
-		err = c.Login(ctx, a.User, "wrong-"+UniqueName("pw"))
-		c.Close(ctx)
 		if err == nil {
+			err = c.Login(ctx, a.User, "wrong-"+UniqueName("pw"))
+			c.Close(ctx)
+		}
+		var sasl *xmppclient.SASLError
+		switch ok, seen := refusal(err); {
+		case err == nil:
 			return fmt.Errorf("a wrong password was accepted")
+		case errors.As(err, &sasl) && ok:
+			continue
+		case ok && i > 1:
+			e.Observe(fmt.Sprintf("failed login %d", i), true, "refused after %d failures: %s", i-1, seen)
+			return nil
+		default:
+			return fmt.Errorf("failed login %d: neither a SASL failure nor a refusal: %s", i, seen)
 		}
 	}
-	e.Observe(fmt.Sprintf("%d failed logins", n), true, "all refused")
+	e.Observe(fmt.Sprintf("%d failed logins", n), true, "all refused with a SASL failure")
+	const what = "the correct password after the failures"
 	c, err = e.Client(ctx)
-	if err != nil {
-		e.Observe("the correct password after the failures", true, "connection refused: %v", err)
+	if err == nil {
+		err = c.Login(ctx, a.User, a.Password)
+	}
+	if err == nil {
+		e.Observe(what, false, "login SUCCEEDED after %d failures from %s: no lockout", n, addrOr(e))
 		return nil
 	}
-	err = c.Login(ctx, a.User, a.Password)
-	switch {
-	case err == nil:
-		e.Observe("the correct password after the failures", false, "login SUCCEEDED after %d failures from %s: no lockout", n, addrOr(e))
-	case errors.Is(err, xmppclient.SASLNotAuthorized), errors.Is(err, xmppclient.SASLTemporaryAuthFailure),
-		errors.Is(err, xmppclient.ErrClosed), errors.Is(err, xmppclient.SASLAccountDisabled):
-		e.Observe("the correct password after the failures", true, "refused: %v", err)
-	default:
-		var sErr *xmppclient.SASLError
-		if errors.As(err, &sErr) {
-			e.Observe("the correct password after the failures", true, "refused: %v", err)
-		} else {
-			return fmt.Errorf("login after the failures: %w", err)
-		}
+	ok, seen := refusal(err)
+	if !ok {
+		return fmt.Errorf("%s: neither a login nor a refusal the server made: %s", what, seen)
 	}
+	e.Observe(what, true, "refused: %s", seen)
 	return nil
 }
 

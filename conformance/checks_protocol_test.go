@@ -120,3 +120,56 @@ func TestNoConnectionTimesFails(t *testing.T) {
 		}
 	}
 }
+
+// TestProtocolExactOutcomes (issue 9, item 3): mam.disabled and
+// auth.brute-force-protection pass only on the answers that prove
+// compliance; silence, or an answer that is not a refusal, is an error.
+func TestProtocolExactOutcomes(t *testing.T) {
+	const discoInfo = "http://jabber.org/protocol/disco#info"
+	tests := []struct {
+		name  string
+		opts  []fakexmpp.Option
+		claim spec.ClaimID
+		want  report.Verdict
+		why   string // in the reason or an observation
+	}{
+		{"MAM: disco#info never answered", []fakexmpp.Option{fakexmpp.WithIQStall(discoInfo)},
+			spec.MAMDisabled, report.Error, "no answer"},
+		{"MAM: the account's disco#info refused with item-not-found", []fakexmpp.Option{fakexmpp.WithIQError(discoInfo, "bare", "item-not-found")},
+			spec.MAMDisabled, report.Pass, "item-not-found"},
+		{"MAM: the account's disco#info refused with internal-server-error", []fakexmpp.Option{fakexmpp.WithIQError(discoInfo, "bare", "internal-server-error")},
+			spec.MAMDisabled, report.Error, "internal-server-error"},
+		{"MAM: archive query answered internal-server-error", []fakexmpp.Option{fakexmpp.WithIQError("urn:xmpp:mam:2", "", "internal-server-error")},
+			spec.MAMDisabled, report.Error, "not a refusal"},
+		{"MAM: archive query refused with not-allowed", []fakexmpp.Option{fakexmpp.WithIQError("urn:xmpp:mam:2", "", "not-allowed")},
+			spec.MAMDisabled, report.Pass, "not-allowed"},
+		{"MAM: archive query never answered", []fakexmpp.Option{fakexmpp.WithIQStall("urn:xmpp:mam:2")},
+			spec.MAMDisabled, report.Error, "no refusal"},
+		{"lockout: temporary-auth-failure to the correct password", []fakexmpp.Option{fakexmpp.WithLockout(fakexmpp.Lockout{After: 5})},
+			spec.AuthBruteForce, report.Pass, "temporary-auth-failure"},
+		{"lockout: connection closed after accept", []fakexmpp.Option{fakexmpp.WithLockout(fakexmpp.Lockout{After: 5, Mode: fakexmpp.LockoutClose})},
+			spec.AuthBruteForce, report.Pass, "closed the connection"},
+		{"lockout: policy-violation stream error", []fakexmpp.Option{fakexmpp.WithLockout(fakexmpp.Lockout{After: 5, Mode: fakexmpp.LockoutStreamError})},
+			spec.AuthBruteForce, report.Pass, "policy-violation"},
+		{"lockout: silence is no refusal", []fakexmpp.Option{fakexmpp.WithLockout(fakexmpp.Lockout{After: 5, Mode: fakexmpp.LockoutStall})},
+			spec.AuthBruteForce, report.Error, "no answer"},
+		{"lockout: a SASL condition that is no refusal", []fakexmpp.Option{fakexmpp.WithLockout(fakexmpp.Lockout{After: 5, Condition: "malformed-request"})},
+			spec.AuthBruteForce, report.Error, "malformed-request"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tg := startFakeXMPP(t, tt.opts...)
+			res := checkOneIO(t, tg, tt.claim, 15*time.Second, 2*time.Second)
+			if res.Verdict != tt.want {
+				t.Fatalf("%s: %s (%s), want %s\n%v\n%s", tt.claim, res.Verdict, res.Reason, tt.want, res.Evidence, res.Transcript)
+			}
+			text := res.Reason
+			for _, e := range res.Evidence {
+				text += " " + e.Observed
+			}
+			if !strings.Contains(text, tt.why) {
+				t.Errorf("neither the reason nor the evidence says %q: %s", tt.why, text)
+			}
+		})
+	}
+}

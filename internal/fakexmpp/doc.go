@@ -15,9 +15,13 @@
 // for the length of a test.
 //
 // It is one of two fakes. This one is a working server with many
-// features, for tests that need one; its only faults are the two the
-// client's own negative tests need (WithoutTLSRequirement,
-// WithMinTLSVersion). conformance/internal/fakeserver is the other: just
+// features, for tests that need one. Its faults are the two the client's
+// own negative tests need (WithoutTLSRequirement, WithMinTLSVersion) and,
+// in faults.go, the answers the conformance suite's protocol checks must
+// tell apart, which need a working server around them: a lockout after
+// failed logins (a SASL failure, a closed connection, a stream error, or
+// silence) and IQs of a namespace left unanswered or answered with a given
+// error (WithLockout, WithIQStall, WithIQError). conformance/internal/fakeserver is the other: just
 // enough XMPP for the suite's probes, with the faults the suite must
 // detect (a TLS ceiling, insecure cipher suites, PLAIN before TLS, an
 // upload service over HTTPS with guessable ids or a listing) and peers

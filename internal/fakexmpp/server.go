@@ -58,6 +58,11 @@ type Server struct {
 	sessions map[string]*session // full JID -> session
 	authFail *failure
 	conns    map[*session]bool
+
+	// Faults for the conformance suite's tests (faults.go).
+	lockout  *Lockout
+	failures map[string]int // failed logins per client address
+	iqFaults []iqFault
 }
 
 type failure struct{ cond, text string }
@@ -402,8 +407,8 @@ func (e *elem) first() *child {
 
 var errStreamEnd = errors.New("stream end")
 
-// openStream reads the client's stream header and sends ours and the features.
-func (ss *session) openStream() error {
+// readStreamHeader reads the client's stream header.
+func (ss *session) readStreamHeader() error {
 	ss.dec = xml.NewDecoder(ss.conn)
 	ss.conn.SetReadDeadline(time.Now().Add(30 * time.Second))
 	for {
@@ -415,8 +420,15 @@ func (ss *session) openStream() error {
 			if st.Name.Local != "stream" || st.Name.Space != nsStream {
 				return errors.New("no stream header")
 			}
-			break
+			return nil
 		}
+	}
+}
+
+// openStream reads the client's stream header and sends ours and the features.
+func (ss *session) openStream() error {
+	if err := ss.readStreamHeader(); err != nil {
+		return err
 	}
 	id := strconv.FormatUint(ss.id, 10) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	hdr := "<?xml version='1.0'?><stream:stream from='" + ss.srv.domain + "' id='" + id + "' version='1.0' xml:lang='en' xmlns='" + nsClient + "' xmlns:stream='" + nsStream + "'>"
@@ -462,6 +474,9 @@ func (ss *session) next() (*elem, error) {
 }
 
 func (ss *session) serve() {
+	if ss.refuseLocked() {
+		return
+	}
 	if err := ss.openStream(); err != nil {
 		return
 	}
@@ -550,6 +565,9 @@ func (ss *session) auth(e *elem) (ok bool, err error) {
 	if fail != nil {
 		return false, ss.saslFailure(fail.cond, fail.text)
 	}
+	if ss.lockedOut() && ss.srv.lockout.Mode == LockoutSASLFailure {
+		return false, ss.saslFailure(ss.srv.lockout.Condition, "too many failed logins")
+	}
 	var user string
 	switch mech {
 	case "PLAIN":
@@ -562,6 +580,7 @@ func (ss *session) auth(e *elem) (ok bool, err error) {
 		good := a != nil && a.password == parts[2]
 		ss.srv.mu.Unlock()
 		if !good {
+			ss.noteFailedLogin()
 			return false, ss.saslFailure("not-authorized", "wrong username or password")
 		}
 		user = parts[1]
@@ -591,6 +610,7 @@ func (ss *session) auth(e *elem) (ok bool, err error) {
 			out, err := conv.Step(msg)
 			if conv.Done() {
 				if err != nil || !conv.Valid() {
+					ss.noteFailedLogin()
 					return false, ss.saslFailure("not-authorized", "wrong username or password")
 				}
 				user = conv.Username()
@@ -600,6 +620,7 @@ func (ss *session) auth(e *elem) (ok bool, err error) {
 				break
 			}
 			if err != nil {
+				ss.noteFailedLogin()
 				return false, ss.saslFailure("not-authorized", "")
 			}
 			if err := ss.write("<challenge xmlns='" + nsSASL + "'>" + base64.StdEncoding.EncodeToString([]byte(out)) + "</challenge>"); err != nil {

@@ -48,6 +48,9 @@ func (ss *session) iq(e *elem) bool {
 		ss.errorIQ(e, "modify", "bad-request")
 		return true
 	}
+	if ss.iqFault(e, q) {
+		return true
+	}
 	ns := q.XMLName.Space
 	// Before binding, only registration and binding.
 	if ss.jid == "" {
