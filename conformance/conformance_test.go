@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/xmppcheck/xmppcheck/conformance/report"
 	"github.com/xmppcheck/xmppcheck/internal/dockerenv"
 
@@ -36,6 +38,7 @@ func TestConformance(t *testing.T) {
 		return
 	}
 	var tg target.Target
+	var expected string // the fixture's expected.yaml, if any
 	switch file, name := os.Getenv("XMPPCHECK_TARGET_FILE"), os.Getenv("XMPPCHECK_TARGET"); {
 	case file != "" || name != "":
 		if file == "" {
@@ -45,6 +48,9 @@ func TestConformance(t *testing.T) {
 		tf, err := target.LoadFile(file)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if tf.Expected != "" {
+			expected = filepath.Join(tf.Dir, tf.Expected)
 		}
 		tg = target.NewContainer(tf, target.WithBuildLog(io.Discard))
 	default:
@@ -61,7 +67,12 @@ func TestConformance(t *testing.T) {
 	if c := os.Getenv("XMPPCHECK_CLAIMS"); c != "" {
 		claims = []string{c}
 	}
-	cfg := Config{Policy: pol, Target: tg, Claims: claims}
+	// Without expectations every claim must pass: strict, so that a
+	// not-testable is a failure of the Ginkgo suite too, never a skip
+	// that leaves the test green. Against a fixture with an expected.yaml
+	// the verdicts are compared with it below (a not-testable passes only
+	// where the fixture expects it).
+	cfg := Config{Policy: pol, Target: tg, Claims: claims, Strict: expected == ""}
 	if testing.Verbose() {
 		cfg.Progress, cfg.Verbose = os.Stdout, true
 	}
@@ -69,7 +80,7 @@ func TestConformance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := r.execute(context.Background(), &reportOnlyT{t})
+	rep, err := r.execute(context.Background(), &reportOnlyT{t: t, compared: expected != ""})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,17 +98,49 @@ func TestConformance(t *testing.T) {
 		}
 		return
 	}
+	if expected != "" {
+		compareExpected(t, expected, rep)
+		return
+	}
 	if rep.Summary.ExitCode != report.ExitPass {
 		t.Errorf("the target does not keep every claim: %+v", rep.Summary)
 	}
 }
 
-// reportOnlyT lets a run that only writes a report (for the fixture
-// comparison) finish green whatever the verdicts: the comparison judges.
-type reportOnlyT struct{ t *testing.T }
+// compareExpected fails t for every verdict that differs from the
+// fixture's expected.yaml.
+func compareExpected(t *testing.T, path string, rep *report.Report) {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var exp expectedFile
+	if err := yaml.Unmarshal(raw, &exp); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	for _, res := range rep.Results {
+		want, ok := exp.Verdicts[res.Claim]
+		switch {
+		case !ok:
+			t.Errorf("%s: %s has no expected verdict (got %s)", res.Claim, path, res.Verdict)
+		case res.Verdict != want.Verdict:
+			t.Errorf("%s: got %s, %s expects %s\n    reason: %s", res.Claim, res.Verdict, path, want.Verdict, res.Reason)
+		}
+	}
+}
+
+// reportOnlyT lets a run whose verdicts are judged afterwards — written
+// as a report for TestFixtures, or compared with a fixture's
+// expected.yaml — finish whatever Ginkgo made of them: the comparison
+// judges. Otherwise a failed spec fails the test.
+type reportOnlyT struct {
+	t        *testing.T
+	compared bool
+}
 
 func (r *reportOnlyT) Fail() {
-	if os.Getenv("XMPPCHECK_REPORT_OUT") == "" {
+	if os.Getenv("XMPPCHECK_REPORT_OUT") == "" && !r.compared {
 		r.t.Fail()
 	}
 }

@@ -108,7 +108,7 @@ func slowStartChild(t *testing.T, mode string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, _ := r.execute(context.Background(), &reportOnlyT{t})
+	rep, _ := r.execute(context.Background(), &reportOnlyT{t: t})
 	f, err := os.Create(os.Getenv("XMPPCHECK_REPORT_OUT"))
 	if err != nil {
 		t.Fatal(err)
