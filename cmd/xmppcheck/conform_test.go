@@ -85,6 +85,7 @@ func TestConformRemoteExitCodes(t *testing.T) {
 			1, []string{`"schema": "xmppcheck.report/v1"`}, []string{"accepted below the floor"}},
 		{"unknown claim", []string{"--claims", "tls.c2s-requird"}, 2, nil, []string{`did you mean "tls.c2s-required"`}},
 		{"remote without domain", []string{"--remote", good.Addr()}, 2, nil, []string{"--remote needs --domain"}},
+		{"negative start timeout", []string{"--start-timeout", "-1m"}, 2, nil, []string{"--start-timeout not negative"}},
 		{"two targets", []string{"--remote", good.Addr(), "--domain", "d", "--target", "prosody"}, 2, nil, []string{"only one of"}},
 		{"bad account", []string{"--remote", good.Addr(), "--domain", "localhost", "--account", "nopassword"}, 2, nil, []string{"want JID:PASSWORD"}},
 		{"unknown fixture target", []string{"--target", "no-such-server", "--fixtures", "../../fixtures/targets"}, 2, nil, []string{"conform: --target no-such-server", "known: ", "prosody"}},
