@@ -303,7 +303,7 @@ func refusal(err error) (bool, string) {
 		return false, fmt.Sprintf("no answer before the deadline (%v)", err)
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return true, fmt.Sprintf("connection refused (%v)", err)
-	case errors.Is(err, xmppclient.ErrClosed), errors.Is(err, syscall.ECONNRESET):
+	case errors.Is(err, xmppclient.ErrClosed), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
 		return true, fmt.Sprintf("the server closed the connection without answering (%v)", err)
 	}
 	return false, err.Error()
