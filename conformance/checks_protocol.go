@@ -222,9 +222,20 @@ func orDash(s string) string {
 	return "“" + s + "”"
 }
 
+// registrationRefusals are the stanza errors that prove a registration
+// was refused (XEP-0077 §3.1; RFC 6120 §8.3.3): servers limiting
+// registrations per address answer policy-violation (the reference,
+// Prosody), resource-constraint (ejabberd), not-allowed (Tigase),
+// not-acceptable or forbidden; service-unavailable once registration is
+// closed. conflict (a name taken), bad-request, internal-server-error and
+// the rest are not refusals of mass registration.
+var registrationRefusals = []string{"policy-violation", "resource-constraint", "not-allowed", "not-acceptable", "forbidden", "service-unavailable"}
+
 // checkRegistrationRateLimited: from one address, max registrations within
 // the window work and the next one is refused (XEP-0077 §3; policy
-// "mass registration").
+// "mass registration"). A refusal is a stanza error of
+// registrationRefusals or the server closing the stream; anything else,
+// a timeout included, is an error (docs/compliant-outcomes.md).
 func checkRegistrationRateLimited(ctx context.Context, e *Env) error {
 	if !e.canCreateAccounts() {
 		return notTestablef("the spec may not create accounts on this target (remote without --ibr)")
@@ -235,6 +246,9 @@ func checkRegistrationRateLimited(ctx context.Context, e *Env) error {
 		a := target.Account{User: UniqueName("reg-rate"), Password: UniqueName("pw"), Created: true}
 		err := e.RegisterFilling(ctx, a.User, a.Password)
 		var se *xmppclient.StanzaError
+		if errors.As(err, &se) && i > 1 && !slices.Contains(registrationRefusals, string(se.Condition)) {
+			return fmt.Errorf("registration %d: answered %s/%s, which is not a refusal (expected one of %s)", i, se.Type, se.Condition, strings.Join(registrationRefusals, ", "))
+		}
 		switch {
 		case err == nil && i <= max:
 			e.accounts = append(e.accounts, a)

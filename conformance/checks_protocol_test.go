@@ -126,6 +126,8 @@ func TestNoConnectionTimesFails(t *testing.T) {
 // compliance; silence, or an answer that is not a refusal, is an error.
 func TestProtocolExactOutcomes(t *testing.T) {
 	const discoInfo = "http://jabber.org/protocol/disco#info"
+	rc, _ := defaultPolicy(t).Claim(spec.RegistrationRateLimited)
+	maxReg := rc.Params.Count("max")
 	tests := []struct {
 		name  string
 		opts  []fakexmpp.Option
@@ -153,6 +155,12 @@ func TestProtocolExactOutcomes(t *testing.T) {
 			spec.AuthBruteForce, report.Pass, "policy-violation"},
 		{"lockout: silence is no refusal", []fakexmpp.Option{fakexmpp.WithLockout(fakexmpp.Lockout{After: 5, Mode: fakexmpp.LockoutStall})},
 			spec.AuthBruteForce, report.Error, "no answer"},
+		{"registration limit: policy-violation", []fakexmpp.Option{fakexmpp.WithRegistrationLimit(maxReg, "policy-violation")},
+			spec.RegistrationRateLimited, report.Pass, "policy-violation"},
+		{"registration limit: resource-constraint", []fakexmpp.Option{fakexmpp.WithRegistrationLimit(maxReg, "resource-constraint")},
+			spec.RegistrationRateLimited, report.Pass, "resource-constraint"},
+		{"registration limit: internal-server-error is no refusal", []fakexmpp.Option{fakexmpp.WithRegistrationLimit(maxReg, "internal-server-error")},
+			spec.RegistrationRateLimited, report.Error, "not a refusal"},
 		{"lockout: a SASL condition that is no refusal", []fakexmpp.Option{fakexmpp.WithLockout(fakexmpp.Lockout{After: 5, Condition: "malformed-request"})},
 			spec.AuthBruteForce, report.Error, "malformed-request"},
 	}

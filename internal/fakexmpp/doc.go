@@ -20,8 +20,9 @@
 // in faults.go, the answers the conformance suite's protocol checks must
 // tell apart, which need a working server around them: a lockout after
 // failed logins (a SASL failure, a closed connection, a stream error, or
-// silence) and IQs of a namespace left unanswered or answered with a given
-// error (WithLockout, WithIQStall, WithIQError). conformance/internal/fakeserver is the other: just
+// silence), a registration limit refusing with a given condition, and IQs
+// of a namespace left unanswered or answered with a given error
+// (WithLockout, WithRegistrationLimit, WithIQStall, WithIQError). conformance/internal/fakeserver is the other: just
 // enough XMPP for the suite's probes, with the faults the suite must
 // detect (a TLS ceiling, insecure cipher suites, PLAIN before TLS, an
 // upload service over HTTPS with guessable ids or a listing) and peers

@@ -46,6 +46,41 @@ func WithLockout(l Lockout) Option {
 	}
 }
 
+// WithRegistrationLimit refuses in-band registrations (XEP-0077 §3.1)
+// from an address after max of them, with the stanza error condition
+// cond (type wait).
+func WithRegistrationLimit(max int, cond string) Option {
+	return func(s *Server) { s.regLimit = &regLimit{max: max, cond: cond} }
+}
+
+type regLimit struct {
+	max  int
+	cond string
+}
+
+// registrationRefused answers a registration from an address over the
+// limit and reports whether it did; otherwise it counts the registration.
+func (ss *session) registrationRefused(e *elem) bool {
+	s := ss.srv
+	if s.regLimit == nil {
+		return false
+	}
+	s.mu.Lock()
+	if s.registrations == nil {
+		s.registrations = map[string]int{}
+	}
+	host := hostOf(ss.conn)
+	over := s.registrations[host] >= s.regLimit.max
+	if !over {
+		s.registrations[host]++
+	}
+	s.mu.Unlock()
+	if over {
+		ss.errorIQ(e, "wait", s.regLimit.cond)
+	}
+	return over
+}
+
 // WithIQStall leaves IQs whose payload is in namespace ns unanswered.
 func WithIQStall(ns string) Option {
 	return func(s *Server) { s.iqFaults = append(s.iqFaults, iqFault{ns: ns}) }

@@ -60,9 +60,11 @@ type Server struct {
 	conns    map[*session]bool
 
 	// Faults for the conformance suite's tests (faults.go).
-	lockout  *Lockout
-	failures map[string]int // failed logins per client address
-	iqFaults []iqFault
+	lockout       *Lockout
+	failures      map[string]int // failed logins per client address
+	iqFaults      []iqFault
+	regLimit      *regLimit
+	registrations map[string]int // registrations per client address
 }
 
 type failure struct{ cond, text string }

@@ -225,6 +225,9 @@ func (ss *session) register(e *elem, q *child) {
 		ss.errorIQ(e, "modify", "not-acceptable")
 		return
 	}
+	if ss.registrationRefused(e) {
+		return
+	}
 	s.mu.Lock()
 	exists := s.users[user] != nil
 	s.mu.Unlock()
