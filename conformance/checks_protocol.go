@@ -129,6 +129,11 @@ func listOr(items []string, none string, args ...any) string {
 	return strings.Join(items, ", ")
 }
 
+// noRegistrationConditions are the answers to a registration form request
+// that say the server offers no in-band registration (XEP-0077 §3.1,
+// RFC 6120 §8.4).
+var noRegistrationConditions = []string{"service-unavailable", "feature-not-implemented", "not-allowed", "forbidden"}
+
 // captchaFields are XEP-0158 CAPTCHA form fields: a challenge, not
 // personal data.
 var captchaFields = []string{"FORM_TYPE", "challenge", "sid", "from", "ocr", "qa", "audio_recog", "picture_recog", "picture_q", "speech_q", "speech_recog", "video_q", "video_recog"}
@@ -146,8 +151,11 @@ func checkRegistrationMinimal(ctx context.Context, e *Env) error {
 	}
 	rf, err := c.RegistrationForm(ctx)
 	var se *xmppclient.StanzaError
-	if errors.As(err, &se) {
+	if errors.As(err, &se) && slices.Contains(noRegistrationConditions, string(se.Condition)) {
 		return notTestablef("the server offers no in-band registration (XEP-0077): %s/%s", se.Type, se.Condition)
+	}
+	if errors.As(err, &se) {
+		return fmt.Errorf("registration form: answered %s/%s, which neither gives a form nor says in-band registration is off", se.Type, se.Condition)
 	}
 	if err != nil {
 		return err

@@ -161,6 +161,10 @@ func TestProtocolExactOutcomes(t *testing.T) {
 			spec.RegistrationRateLimited, report.Pass, "resource-constraint"},
 		{"registration limit: internal-server-error is no refusal", []fakexmpp.Option{fakexmpp.WithRegistrationLimit(maxReg, "internal-server-error")},
 			spec.RegistrationRateLimited, report.Error, "not a refusal"},
+		{"registration form refused with service-unavailable", []fakexmpp.Option{fakexmpp.WithIQError("jabber:iq:register", "", "service-unavailable")},
+			spec.RegistrationMinimalData, report.NotTestable, "no in-band registration"},
+		{"registration form answered internal-server-error", []fakexmpp.Option{fakexmpp.WithIQError("jabber:iq:register", "", "internal-server-error")},
+			spec.RegistrationMinimalData, report.Error, "internal-server-error"},
 		{"lockout: a SASL condition that is no refusal", []fakexmpp.Option{fakexmpp.WithLockout(fakexmpp.Lockout{After: 5, Condition: "malformed-request"})},
 			spec.AuthBruteForce, report.Error, "malformed-request"},
 	}
