@@ -46,7 +46,7 @@ func WithGoBinary(name, pkg string) BuildOption {
 }
 
 // WithBaseOptions passes options to EnsureBaseImage when the Dockerfile
-// starts FROM BaseImage.
+// starts FROM one of BaseImages.
 func WithBaseOptions(opts ...BaseOption) BuildOption {
 	return func(c *buildConfig) { c.baseOpts = append(c.baseOpts, opts...) }
 }
@@ -73,7 +73,7 @@ func (e *BuildError) Unwrap() error { return e.Err }
 // .dockerignore and uses the engine's layer cache. The build runs with host
 // networking so apt-get inside RUN reaches the host's package mirror, and
 // never pulls: parent images must exist locally. When the Dockerfile starts
-// FROM BaseImage, EnsureBaseImage makes it first.
+// FROM one of BaseImages, EnsureBaseImage makes it first.
 //
 // On failure the error is a *BuildError holding the end of the build output.
 func BuildImage(ctx context.Context, contextDir, dockerfile, tag string, buildArgs map[string]string, opts ...BuildOption) error {
@@ -89,12 +89,13 @@ func BuildImage(ctx context.Context, contextDir, dockerfile, tag string, buildAr
 	if err != nil {
 		return fmt.Errorf("dockerenv: build %s: %w", tag, err)
 	}
+	ensured := map[string]bool{}
 	for _, f := range froms {
-		if f == BaseImage {
-			if err := EnsureBaseImage(ctx, cfg.baseOpts...); err != nil {
+		if _, ok := BaseSuite(f); ok && !ensured[f] {
+			ensured[f] = true
+			if err := EnsureBaseImage(ctx, append([]BaseOption{ForImage(f)}, cfg.baseOpts...)...); err != nil {
 				return err
 			}
-			break
 		}
 	}
 

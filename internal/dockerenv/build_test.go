@@ -182,3 +182,20 @@ func TestWithLoopbackPorts(t *testing.T) {
 		t.Fatalf("no port published: %+v", info.NetworkSettings.Ports)
 	}
 }
+
+func TestBaseSuite(t *testing.T) {
+	for _, tc := range []struct {
+		image, suite string
+		ok           bool
+	}{
+		{BaseImage, "bookworm", true},
+		{TrixieImage, "trixie", true},
+		{"debian:sid-slim", "", false},
+		{"scratch", "", false},
+	} {
+		suite, ok := BaseSuite(tc.image)
+		if suite != tc.suite || ok != tc.ok {
+			t.Errorf("BaseSuite(%q) = %q, %v; want %q, %v", tc.image, suite, ok, tc.suite, tc.ok)
+		}
+	}
+}
