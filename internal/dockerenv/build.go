@@ -85,7 +85,7 @@ func BuildImage(ctx context.Context, contextDir, dockerfile, tag string, buildAr
 	if dockerfile == "" {
 		dockerfile = "Dockerfile"
 	}
-	froms, err := dockerfileFroms(filepath.Join(contextDir, dockerfile))
+	froms, err := dockerfileFroms(filepath.Join(contextDir, dockerfile), buildArgs)
 	if err != nil {
 		return fmt.Errorf("dockerenv: build %s: %w", tag, err)
 	}
@@ -159,18 +159,37 @@ func splitTag(ref string) (string, string) {
 }
 
 // dockerfileFroms lists the images named by FROM lines (stage names and
-// "scratch" included; build-time ARG references are returned unexpanded).
-func dockerfileFroms(path string) ([]string, error) {
+// "scratch" included). References to ARGs declared before the first FROM
+// (`FROM debian:${SUITE}-slim`) are expanded with the build arguments, or
+// the ARG's default; other references are returned unexpanded.
+func dockerfileFroms(path string, buildArgs map[string]string) ([]string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
 	var froms []string
+	global := map[string]string{}
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
+		if len(froms) == 0 && len(f) >= 2 && strings.EqualFold(f[0], "ARG") {
+			name, def, _ := strings.Cut(f[1], "=")
+			if v, ok := buildArgs[name]; ok {
+				def = v
+			}
+			global[name] = strings.Trim(def, `"'`)
+			continue
+		}
 		if len(f) < 2 || !strings.EqualFold(f[0], "FROM") {
 			continue
+		}
+		for i := range f {
+			f[i] = os.Expand(f[i], func(k string) string {
+				if v, ok := global[k]; ok {
+					return v
+				}
+				return "${" + k + "}"
+			})
 		}
 		img := ""
 		for _, x := range f[1:] {

@@ -35,12 +35,28 @@ func TestDockerfileFroms(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "Dockerfile")
 	os.WriteFile(p, []byte("# FROM commented\nFROM --platform=linux/amd64 debian:bookworm-slim AS base\nRUN x\nfrom scratch\n"), 0o644)
-	got, err := dockerfileFroms(p)
+	got, err := dockerfileFroms(p, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if strings.Join(got, ",") != "debian:bookworm-slim,scratch" {
 		t.Errorf("froms = %q", got)
+	}
+	os.WriteFile(p, []byte("ARG SUITE=bookworm\nARG OTHER\nFROM debian:${SUITE}-slim\nARG LATE=x\nFROM $LATE\nFROM img:$OTHER\n"), 0o644)
+	for _, tc := range []struct {
+		args map[string]string
+		want string
+	}{
+		{nil, "debian:bookworm-slim,${LATE},img:"},
+		{map[string]string{"SUITE": "trixie", "OTHER": "1"}, "debian:trixie-slim,${LATE},img:1"},
+	} {
+		got, err := dockerfileFroms(p, tc.args)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Join(got, ",") != tc.want {
+			t.Errorf("froms(%v) = %q, want %q", tc.args, got, tc.want)
+		}
 	}
 }
 
