@@ -215,3 +215,28 @@ func TestBaseSuite(t *testing.T) {
 		}
 	}
 }
+
+func TestEnsureBaseImageUnknown(t *testing.T) {
+	err := EnsureBaseImage(context.Background(), ForImage("debian:sid-slim"))
+	if err == nil || !strings.Contains(err.Error(), "not one of") {
+		t.Errorf("EnsureBaseImage(debian:sid-slim) = %v, want a refusal", err)
+	}
+}
+
+// TestTrixieBaseImage makes (or finds) debian:trixie-slim and checks that
+// it is trixie: the suite name was swapped into the host's mirror.
+func TestTrixieBaseImage(t *testing.T) {
+	Require(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	if err := EnsureBaseImage(ctx, ForImage(TrixieImage)); err != nil {
+		t.Fatal(err)
+	}
+	out := runOnce(t, ctx, TrixieImage, "sh", "-c", "cat /etc/os-release; cat /etc/apt/sources.list")
+	if !strings.Contains(out, "VERSION_CODENAME=trixie") {
+		t.Errorf("%s is not trixie:\n%s", TrixieImage, out)
+	}
+	if strings.Contains(out, "bookworm") {
+		t.Errorf("%s names bookworm:\n%s", TrixieImage, out)
+	}
+}
