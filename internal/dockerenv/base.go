@@ -8,16 +8,35 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/testcontainers/testcontainers-go"
 )
 
-// BaseImage is the image every fixture Dockerfile starts FROM. No registry
-// is reachable where fixtures are built, so fixtures/base-image.sh makes it
-// locally with debootstrap when it is missing.
+// BaseImage is the image most fixture Dockerfiles start FROM (Debian
+// bookworm: Prosody 0.12, ejabberd 23.01). No registry is reachable where
+// fixtures are built, so fixtures/base-image.sh makes it locally with
+// debootstrap when it is missing.
 const BaseImage = "debian:bookworm-slim"
+
+// TrixieImage is the base of the fixtures of current server versions
+// (Debian trixie: Prosody 13, ejabberd 24.12), made the same way.
+const TrixieImage = "debian:trixie-slim"
+
+// BaseImages are the local base images fixtures/base-image.sh can make,
+// one per Debian suite.
+var BaseImages = []string{BaseImage, TrixieImage}
+
+// BaseSuite returns the Debian suite of a base image this package can make
+// ("debian:trixie-slim" → "trixie"), and false for any other image.
+func BaseSuite(image string) (string, bool) {
+	if !slices.Contains(BaseImages, image) {
+		return "", false
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(image, "debian:"), "-slim"), true
+}
 
 // BaseImageScript is the path of the script that makes BaseImage, relative
 // to the module root.
@@ -31,6 +50,7 @@ var ErrNoScript = errors.New("base image script not found")
 type BaseOption func(*baseConfig)
 
 type baseConfig struct {
+	image   string
 	script  string
 	content []byte
 	lock    string
@@ -44,11 +64,15 @@ func WithScript(path string) BaseOption { return func(c *baseConfig) { c.script 
 // embedded in a binary by package fixtures) from a temporary file.
 func WithScriptContent(b []byte) BaseOption { return func(c *baseConfig) { c.content = b } }
 
+// ForImage makes image (one of BaseImages) instead of BaseImage.
+func ForImage(image string) BaseOption { return func(c *baseConfig) { c.image = image } }
+
 // WithLockFile serialises base-image builds on this file instead of
 // $TMPDIR/xmppcheck-base-image.lock.
 func WithLockFile(path string) BaseOption { return func(c *baseConfig) { c.lock = path } }
 
-// EnsureBaseImage makes sure BaseImage exists in the local Docker engine,
+// EnsureBaseImage makes sure BaseImage (or the image of ForImage) exists
+// in the local Docker engine,
 // running fixtures/base-image.sh (debootstrap + docker import, root needed)
 // when it does not. Concurrent callers, in this and other processes, are
 // serialised with an exclusive lock on a lock file; the image is checked
@@ -56,11 +80,16 @@ func WithLockFile(path string) BaseOption { return func(c *baseConfig) { c.lock 
 // it costs one Engine API call.
 func EnsureBaseImage(ctx context.Context, opts ...BaseOption) error {
 	Setup()
-	cfg := baseConfig{lock: filepath.Join(os.TempDir(), "xmppcheck-base-image.lock")}
+	cfg := baseConfig{image: BaseImage, lock: filepath.Join(os.TempDir(), "xmppcheck-base-image.lock")}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	ok, err := imageExists(ctx, BaseImage)
+	image := cfg.image
+	suite, ok := BaseSuite(image)
+	if !ok {
+		return fmt.Errorf("dockerenv: ensure base image: %s is not one of %v", image, BaseImages)
+	}
+	ok, err := imageExists(ctx, image)
 	if err != nil {
 		return fmt.Errorf("dockerenv: ensure base image: %w", err)
 	}
@@ -73,7 +102,7 @@ func EnsureBaseImage(ctx context.Context, opts ...BaseOption) error {
 		return fmt.Errorf("dockerenv: ensure base image: lock %s: %w", cfg.lock, err)
 	}
 	defer unlock()
-	if ok, err := imageExists(ctx, BaseImage); err != nil {
+	if ok, err := imageExists(ctx, image); err != nil {
 		return fmt.Errorf("dockerenv: ensure base image: %w", err)
 	} else if ok {
 		return nil // made by another process while we waited
@@ -98,23 +127,23 @@ func EnsureBaseImage(ctx context.Context, opts ...BaseOption) error {
 	if script == "" {
 		root, err := ModuleRoot()
 		if err != nil {
-			return fmt.Errorf("dockerenv: ensure base image %s: %w: %w", BaseImage, ErrNoScript, err)
+			return fmt.Errorf("dockerenv: ensure base image %s: %w: %w", image, ErrNoScript, err)
 		}
 		script = filepath.Join(root, BaseImageScript)
 	}
 	if _, err := os.Stat(script); err != nil {
-		return fmt.Errorf("dockerenv: ensure base image %s: %w: %w", BaseImage, ErrNoScript, err)
+		return fmt.Errorf("dockerenv: ensure base image %s: %w: %w", image, ErrNoScript, err)
 	}
 
 	cmd := exec.CommandContext(ctx, "sh", script)
-	cmd.Env = append(os.Environ(), "XMPPCHECK_BASE_IMAGE_LOCKED=1", "BASE_IMAGE="+BaseImage)
+	cmd.Env = append(os.Environ(), "XMPPCHECK_BASE_IMAGE_LOCKED=1", "BASE_IMAGE="+image, "SUITE="+suite)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("dockerenv: ensure base image: %s: %w\n%s", script, err, tail(out.String(), 40))
 	}
-	if ok, err := imageExists(ctx, BaseImage); err != nil || !ok {
-		return fmt.Errorf("dockerenv: ensure base image: %s ran but %s is still missing (%v)\n%s", script, BaseImage, err, tail(out.String(), 40))
+	if ok, err := imageExists(ctx, image); err != nil || !ok {
+		return fmt.Errorf("dockerenv: ensure base image: %s ran but %s is still missing (%v)\n%s", script, image, err, tail(out.String(), 40))
 	}
 	return nil
 }

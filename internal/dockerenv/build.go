@@ -46,7 +46,7 @@ func WithGoBinary(name, pkg string) BuildOption {
 }
 
 // WithBaseOptions passes options to EnsureBaseImage when the Dockerfile
-// starts FROM BaseImage.
+// starts FROM one of BaseImages.
 func WithBaseOptions(opts ...BaseOption) BuildOption {
 	return func(c *buildConfig) { c.baseOpts = append(c.baseOpts, opts...) }
 }
@@ -73,7 +73,7 @@ func (e *BuildError) Unwrap() error { return e.Err }
 // .dockerignore and uses the engine's layer cache. The build runs with host
 // networking so apt-get inside RUN reaches the host's package mirror, and
 // never pulls: parent images must exist locally. When the Dockerfile starts
-// FROM BaseImage, EnsureBaseImage makes it first.
+// FROM one of BaseImages, EnsureBaseImage makes it first.
 //
 // On failure the error is a *BuildError holding the end of the build output.
 func BuildImage(ctx context.Context, contextDir, dockerfile, tag string, buildArgs map[string]string, opts ...BuildOption) error {
@@ -85,16 +85,17 @@ func BuildImage(ctx context.Context, contextDir, dockerfile, tag string, buildAr
 	if dockerfile == "" {
 		dockerfile = "Dockerfile"
 	}
-	froms, err := dockerfileFroms(filepath.Join(contextDir, dockerfile))
+	froms, err := dockerfileFroms(filepath.Join(contextDir, dockerfile), buildArgs)
 	if err != nil {
 		return fmt.Errorf("dockerenv: build %s: %w", tag, err)
 	}
+	ensured := map[string]bool{}
 	for _, f := range froms {
-		if f == BaseImage {
-			if err := EnsureBaseImage(ctx, cfg.baseOpts...); err != nil {
+		if _, ok := BaseSuite(f); ok && !ensured[f] {
+			ensured[f] = true
+			if err := EnsureBaseImage(ctx, append([]BaseOption{ForImage(f)}, cfg.baseOpts...)...); err != nil {
 				return err
 			}
-			break
 		}
 	}
 
@@ -158,18 +159,37 @@ func splitTag(ref string) (string, string) {
 }
 
 // dockerfileFroms lists the images named by FROM lines (stage names and
-// "scratch" included; build-time ARG references are returned unexpanded).
-func dockerfileFroms(path string) ([]string, error) {
+// "scratch" included). References to ARGs declared before the first FROM
+// (`FROM debian:${SUITE}-slim`) are expanded with the build arguments, or
+// the ARG's default; other references are returned unexpanded.
+func dockerfileFroms(path string, buildArgs map[string]string) ([]string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
 	var froms []string
+	global := map[string]string{}
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
+		if len(froms) == 0 && len(f) >= 2 && strings.EqualFold(f[0], "ARG") {
+			name, def, _ := strings.Cut(f[1], "=")
+			if v, ok := buildArgs[name]; ok {
+				def = v
+			}
+			global[name] = strings.Trim(def, `"'`)
+			continue
+		}
 		if len(f) < 2 || !strings.EqualFold(f[0], "FROM") {
 			continue
+		}
+		for i := range f {
+			f[i] = os.Expand(f[i], func(k string) string {
+				if v, ok := global[k]; ok {
+					return v
+				}
+				return "${" + k + "}"
+			})
 		}
 		img := ""
 		for _, x := range f[1:] {

@@ -35,12 +35,28 @@ func TestDockerfileFroms(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "Dockerfile")
 	os.WriteFile(p, []byte("# FROM commented\nFROM --platform=linux/amd64 debian:bookworm-slim AS base\nRUN x\nfrom scratch\n"), 0o644)
-	got, err := dockerfileFroms(p)
+	got, err := dockerfileFroms(p, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if strings.Join(got, ",") != "debian:bookworm-slim,scratch" {
 		t.Errorf("froms = %q", got)
+	}
+	os.WriteFile(p, []byte("ARG SUITE=bookworm\nARG OTHER\nFROM debian:${SUITE}-slim\nARG LATE=x\nFROM $LATE\nFROM img:$OTHER\n"), 0o644)
+	for _, tc := range []struct {
+		args map[string]string
+		want string
+	}{
+		{nil, "debian:bookworm-slim,${LATE},img:"},
+		{map[string]string{"SUITE": "trixie", "OTHER": "1"}, "debian:trixie-slim,${LATE},img:1"},
+	} {
+		got, err := dockerfileFroms(p, tc.args)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Join(got, ",") != tc.want {
+			t.Errorf("froms(%v) = %q, want %q", tc.args, got, tc.want)
+		}
 	}
 }
 
@@ -180,5 +196,47 @@ func TestWithLoopbackPorts(t *testing.T) {
 	}
 	if n == 0 {
 		t.Fatalf("no port published: %+v", info.NetworkSettings.Ports)
+	}
+}
+
+func TestBaseSuite(t *testing.T) {
+	for _, tc := range []struct {
+		image, suite string
+		ok           bool
+	}{
+		{BaseImage, "bookworm", true},
+		{TrixieImage, "trixie", true},
+		{"debian:sid-slim", "", false},
+		{"scratch", "", false},
+	} {
+		suite, ok := BaseSuite(tc.image)
+		if suite != tc.suite || ok != tc.ok {
+			t.Errorf("BaseSuite(%q) = %q, %v; want %q, %v", tc.image, suite, ok, tc.suite, tc.ok)
+		}
+	}
+}
+
+func TestEnsureBaseImageUnknown(t *testing.T) {
+	err := EnsureBaseImage(context.Background(), ForImage("debian:sid-slim"))
+	if err == nil || !strings.Contains(err.Error(), "not one of") {
+		t.Errorf("EnsureBaseImage(debian:sid-slim) = %v, want a refusal", err)
+	}
+}
+
+// TestTrixieBaseImage makes (or finds) debian:trixie-slim and checks that
+// it is trixie: the suite name was swapped into the host's mirror.
+func TestTrixieBaseImage(t *testing.T) {
+	Require(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	if err := EnsureBaseImage(ctx, ForImage(TrixieImage)); err != nil {
+		t.Fatal(err)
+	}
+	out := runOnce(t, ctx, TrixieImage, "sh", "-c", "cat /etc/os-release; cat /etc/apt/sources.list")
+	if !strings.Contains(out, "VERSION_CODENAME=trixie") {
+		t.Errorf("%s is not trixie:\n%s", TrixieImage, out)
+	}
+	if strings.Contains(out, "bookworm") {
+		t.Errorf("%s names bookworm:\n%s", TrixieImage, out)
 	}
 }
