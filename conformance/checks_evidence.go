@@ -662,7 +662,12 @@ func checkNoConnectionTimes(ctx context.Context, e *Env) error {
 	ca.Ping(ctx, "")
 	ca.Close(ctx)
 	end := time.Now()
-	if err := pause(ctx, lastActivityPause); err != nil {
+	data, ok, err := e.dataWith(ctx, "stored data", e.accountNeedle(a.User))
+	if err != nil {
+		return err
+	}
+	e.judge("session times in the stored data", data, ok, timestampNeedle(start.Add(-time.Second), end.Add(time.Second)), "not found")
+	if err := pause(ctx, lastActivityPause-time.Since(end)); err != nil {
 		return err
 	}
 	if err := e.lastActivity(ctx, cb, a, fresh, end); err != nil {
@@ -673,11 +678,6 @@ func checkNoConnectionTimes(ctx context.Context, e *Env) error {
 	if err != nil {
 		return err
 	}
-	data, ok, err := e.dataWith(ctx, "stored data", e.accountNeedle(a.User))
-	if err != nil {
-		return err
-	}
-	e.judge("session times in the stored data", data, ok, timestampNeedle(start.Add(-time.Second), end.Add(time.Second)), "not found")
 	logs, lok, err := e.logsWith(ctx, "logs", marks)
 	if err != nil || logs == nil {
 		return err
@@ -732,14 +732,24 @@ func (e *Env) lastActivity(ctx context.Context, cb *xmppclient.Client, a, fresh 
 	default:
 		refText = fmt.Sprintf("%d seconds", ref.Seconds)
 	}
-	sameAsFresh := rerr == nil && abs(la.Seconds-ref.Seconds) <= 1
-	reflects := la.Seconds >= int64(lastActivityPause/time.Second)-1 && la.Seconds <= since && !sameAsFresh
-	if !reflects {
+	if !reflectsSession(la.Seconds, since, ref.Seconds, rerr == nil) {
 		e.Observe(what, true, "answered %d seconds, which does not reflect the session (logged out %d s before; a never-connected account gets %s)", la.Seconds, since, refText)
 		return nil
 	}
 	e.Observe(what, false, "answered: %d seconds since logout (logged out %d s before), while a never-connected account gets %s: the server keeps the time of the session", la.Seconds, since, refText)
 	return nil
+}
+
+// reflectsSession says whether an XEP-0012 answer of secs seconds could
+// count from a logout since seconds ago, at least lastActivityPause
+// before the query, and differs from the answer for a never-connected
+// account (ref, when answered): only such an answer proves a stored
+// connection time.
+func reflectsSession(secs, since, ref int64, refAnswered bool) bool {
+	if refAnswered && abs(secs-ref) <= 1 {
+		return false
+	}
+	return secs >= int64(lastActivityPause/time.Second)-1 && secs <= since
 }
 
 func abs(n int64) int64 {
