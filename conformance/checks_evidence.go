@@ -329,14 +329,14 @@ func (e *Env) groupChat(ctx context.Context, a target.Account) (string, error) {
 // the vCard back, the data directory changed) and, where the target offers
 // a decrypted view, the markers are found there.
 func checkEncryptedAtRest(ctx context.Context, e *Env) error {
+	if !e.channel(spec.CapData, "raw data directory") {
+		return nil
+	}
 	acc, err := e.Accounts(ctx, "enc-a", "enc-b")
 	if err != nil {
 		return err
 	}
 	a, b := acc[0], acc[1]
-	if !e.channel(spec.CapData, "raw data directory") {
-		return nil
-	}
 	before, err := e.Target.Data(ctx)
 	if err != nil {
 		return fmt.Errorf("data directory: %w", err)

@@ -104,10 +104,8 @@ func (r *Remote) Has(c spec.Capability) (bool, string) {
 			return true, ""
 		}
 		return false, "no --account given and in-band registration not allowed (--ibr)"
-	case spec.CapEvidence, spec.CapLogs:
-		return false, "a remote deployment's logs cannot be read"
-	case spec.CapData:
-		return false, "a remote deployment's stored data cannot be read"
+	case spec.CapEvidence, spec.CapLogs, spec.CapData:
+		return false, "a remote deployment's logs and data directory cannot be read"
 	case spec.CapClock, spec.CapPurge:
 		return false, "a remote deployment's clock cannot be moved"
 	}
