@@ -140,13 +140,16 @@ func (e *Env) logMarks(ctx context.Context, a target.Account) (failed netip.Addr
 		defer c.Close(ctx)
 		err = c.Login(ctx, a.User, "wrong-"+UniqueName("pw"))
 		var se *xmppclient.SASLError
+		var st *xmppclient.StreamError
 		switch {
 		case err == nil:
 			return errors.New("a wrong password was accepted")
-		case errors.As(err, &se) && se.Condition == xmppclient.SASLNotAuthorized:
+		case errors.As(err, &se), errors.As(err, &st):
+			// Refused (<not-authorized/>, or a lockout's condition): the
+			// server handled the attempt, which is all a mark needs.
 			return nil
 		}
-		return fmt.Errorf("a wrong password was not refused with <not-authorized/>: %w", err)
+		return fmt.Errorf("a wrong password was neither refused nor accepted: %w", err)
 	})
 	if err != nil {
 		return failed, nil, fmt.Errorf("failed-login mark in the logs: %w", err)
