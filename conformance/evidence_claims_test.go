@@ -364,3 +364,17 @@ func TestVCardGone(t *testing.T) {
 		}
 	}
 }
+
+// TestControlInFileName: a store that names the account only in a file's
+// path (Prosody's HOST/accounts/USER.dat) shows the account's marker.
+func TestControlInFileName(t *testing.T) {
+	c := evidence.NewCorpus(0)
+	c.Add("data:var/lib/prosody/localhost/accounts/scram%2d9db20da408.dat", []byte(`return { ["iteration_count"] = 4096; };`))
+	e := &Env{Target: &fakeTarget{}}
+	if !found(c, e.accountNeedle("scram-9db20da408")) {
+		t.Error("the account name in the file's path is not found")
+	}
+	if found(c, e.accountNeedle("scram-0000000000")) {
+		t.Error("another account's name is found")
+	}
+}

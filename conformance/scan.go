@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -77,7 +78,7 @@ func (e *Env) dataWith(ctx context.Context, part string, controls ...evidence.Ne
 		return nil, false, nil
 	}
 	for _, ctl := range controls {
-		if len(c.Find(ctl)) > 0 {
+		if found(c, ctl) {
 			continue
 		}
 		why := "evidence.data may name the wrong directory, or the server keeps it elsewhere (a database: add evidence.dump)"
@@ -94,6 +95,27 @@ func (e *Env) dataWith(ctx context.Context, part string, controls ...evidence.Ne
 	}
 	e.Observe(part+": positive control", true, "%s found in the %s (%d files, %s)", whatOf(controls), view, len(c.Files), size(c.Size()))
 	return c, true, nil
+}
+
+// found reports whether the corpus holds n: in a file's bytes, or in a
+// file's name (percent-decoded), where stores such as Prosody's keep the
+// account name (HOST/accounts/USER.dat) and nothing else names it.
+func found(c *evidence.Corpus, n evidence.Needle) bool {
+	if len(c.Find(n)) > 0 {
+		return true
+	}
+	for _, f := range c.Files {
+		name := f.Name
+		if u, err := url.PathUnescape(name); err == nil {
+			name = u
+		}
+		for _, form := range n.Forms {
+			if len(form.Bytes) > 0 && strings.Contains(name, string(form.Bytes)) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // scanData searches the stored data for needles after finding control
