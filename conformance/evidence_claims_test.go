@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -376,5 +377,54 @@ func TestControlInFileName(t *testing.T) {
 	}
 	if found(c, e.accountNeedle("scram-0000000000")) {
 		t.Error("another account's name is found")
+	}
+}
+
+// gatewayLogs is the embedded server as seen behind a container's port
+// proxy: the server sees one gateway address for every client, and its
+// log shows that address on failed-login lines. stale: the log is an old
+// file whose lines never grow.
+type gatewayLogs struct {
+	*target.Embedded
+	stale bool
+}
+
+var gateway = netip.MustParseAddr("10.99.0.1")
+
+func (g *gatewayLogs) SeenAddrs(ctx context.Context, local netip.Addr) []netip.Addr {
+	return append(g.Embedded.SeenAddrs(ctx, local), gateway)
+}
+
+func (g *gatewayLogs) Logs(ctx context.Context) (*evidence.Corpus, error) {
+	real, err := g.Embedded.Logs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n := 3
+	if !g.stale {
+		n = 0
+		for _, f := range real.Files {
+			n += bytes.Count(f.Data, []byte(`msg="failed login"`))
+		}
+	}
+	c := evidence.NewCorpus(0)
+	return c, c.Add("log:stdout", bytes.Repeat([]byte("WARN msg=\"failed login\" addr="+gateway.String()+"\n"), n))
+}
+
+// TestSharedAddressMark: where the server sees only a shared gateway
+// address and logs no account names, the log control is a failed-login
+// line more than before the spec's failed login; an old file holding such
+// lines cannot supply it.
+func TestSharedAddressMark(t *testing.T) {
+	pol := defaultPolicy(t)
+	emb := startEmbedded(t, pol)
+	for _, tc := range []struct {
+		stale bool
+		want  report.Verdict
+	}{{false, report.Pass}, {true, report.NotTestable}} {
+		res := checkWith(t, pol, &gatewayLogs{Embedded: emb, stale: tc.stale}, spec.PrivacyNoClientIP)
+		if res.Verdict != tc.want {
+			t.Errorf("stale=%v: %s (%s), want %s", tc.stale, res.Verdict, res.Reason, tc.want)
+		}
 	}
 }

@@ -132,13 +132,24 @@ func (e *Env) scanData(ctx context.Context, what string, control evidence.Needle
 	return hits, true, nil
 }
 
-// logControl reports which of the control needles the logs hold (nil when
-// none), so a clean log scan is only claimed where the logs demonstrably
-// hold the server's records of this spec's activity.
-func logControl(logs *evidence.Corpus, controls ...evidence.Needle) *evidence.Needle {
-	for i := range controls {
-		if len(logs.Find(controls[i])) > 0 {
-			return &controls[i]
+// logMark is one of a spec's marks in the logs. A mark unique to the spec
+// (its account name, its own source address) counts where it appears; a
+// shared one (the address of a container network's gateway, which every
+// client of the server shares) counts only where the logs hold more of it
+// than they did before the spec's failed login (before >= 0), so a stale
+// file or an earlier spec cannot supply it.
+type logMark struct {
+	evidence.Needle
+	before int // -1: unique to the spec
+}
+
+// logControl returns the first mark the logs show (nil when none), so a
+// clean log scan is only claimed where the logs demonstrably hold the
+// server's records of this spec's activity.
+func logControl(logs *evidence.Corpus, marks ...logMark) *logMark {
+	for i := range marks {
+		if n := len(logs.Find(marks[i].Needle)); n > 0 && n > marks[i].before {
+			return &marks[i]
 		}
 	}
 	return nil
@@ -147,12 +158,24 @@ func logControl(logs *evidence.Corpus, controls ...evidence.Needle) *evidence.Ne
 // logMarks leaves this spec's own marks in the logs: a failed login to a
 // (a wrong password) from a fresh address of the spec's own where the
 // client may choose its source. The marks are the controls of every log
-// scan of the spec: the account name (unique to the spec) and, where the
-// server sees the client's own address, that address. Servers that log
-// anything of sessions log failed logins.
-func (e *Env) logMarks(ctx context.Context, a target.Account) (failed netip.Addr, marks []evidence.Needle, err error) {
+// scan of the spec: the account name (unique to the spec), the spec's own
+// address where the server sees it, and the address the server sees
+// instead (a gateway), counted before and after. Servers that log anything
+// of sessions log failed logins.
+func (e *Env) logMarks(ctx context.Context, a target.Account) (failed netip.Addr, marks []logMark, err error) {
 	if e.local.IsValid() {
 		failed = randomLoopback()
+	}
+	seen := e.Target.SeenAddrs(ctx, failed)
+	var shared []netip.Addr
+	for _, s := range seen {
+		if s != failed {
+			shared = append(shared, s)
+		}
+	}
+	var before *evidence.Corpus
+	if ok, _ := e.Target.Has(spec.CapLogs); ok && len(shared) > 0 {
+		before, _ = e.Target.Logs(ctx) // nil on error: the shared marks are then not counted
 	}
 	err = e.from(failed, func() error {
 		c, err := e.Client(ctx)
@@ -176,12 +199,28 @@ func (e *Env) logMarks(ctx context.Context, a target.Account) (failed netip.Addr
 	if err != nil {
 		return failed, nil, fmt.Errorf("failed-login mark in the logs: %w", err)
 	}
-	if failed.IsValid() && slices.Contains(e.Target.SeenAddrs(ctx, failed), failed) {
-		marks = append(marks, evidence.AddressNeedle(failed))
+	if failed.IsValid() && slices.Contains(seen, failed) {
+		marks = append(marks, logMark{evidence.AddressNeedle(failed), -1})
 	}
 	acct := e.accountNeedle(a.User)
 	acct.What = "account " + a.User + " (its failed login)"
-	return failed, append(marks, acct), nil
+	marks = append(marks, logMark{acct, -1})
+	if before != nil {
+		for _, s := range shared {
+			n := evidence.AddressNeedle(s)
+			n.What = "one more line with " + s.String() + " (the address the server sees, shared by every client) than before the failed login"
+			marks = append(marks, logMark{n, len(before.Find(n))})
+		}
+	}
+	return failed, marks, nil
+}
+
+func markNames(marks []logMark) string {
+	var s []string
+	for _, m := range marks {
+		s = append(s, m.What)
+	}
+	return strings.Join(s, ", ")
 }
 
 // logsWith reads the logs (the logs channel) and proves them live with
@@ -189,7 +228,7 @@ func (e *Env) logMarks(ctx context.Context, a target.Account) (failed netip.Addr
 // not examined, when the channel is missing or no mark is found: logs of
 // another server, an old file, an empty file or a server logging nothing
 // at its level cannot supply the control.
-func (e *Env) logsWith(ctx context.Context, part string, marks []evidence.Needle) (*evidence.Corpus, bool, error) {
+func (e *Env) logsWith(ctx context.Context, part string, marks []logMark) (*evidence.Corpus, bool, error) {
 	if !e.channel(spec.CapLogs, part) {
 		return nil, false, nil
 	}
@@ -204,7 +243,7 @@ func (e *Env) logsWith(ctx context.Context, part string, marks []evidence.Needle
 	ctl := logControl(logs, marks...)
 	if ctl == nil {
 		e.Blind(part, "none of this spec's markers (%s) appear in %d file(s), %s: evidence.logs may name the wrong file, or the server logs nothing of sessions at its level; fix evidence.logs in the target file",
-			whatOf(marks), len(logs.Files), size(logs.Size()))
+			markNames(marks), len(logs.Files), size(logs.Size()))
 		return logs, false, nil
 	}
 	e.Observe(part+": positive control", true, "%s found in the logs (%d file(s), %s)", ctl.What, len(logs.Files), size(logs.Size()))
