@@ -102,6 +102,15 @@ func TestMissingDataIsNotAPass(t *testing.T) {
 			t.Errorf("%s: %s (%s), want not-testable naming the data channel", id, res.Verdict, res.Reason)
 		}
 	}
+	// Neither logs nor data: nothing of these claims can be examined, and
+	// the server is not touched (no session, no failed login).
+	none := &lacking{Embedded: tg.Embedded, caps: []spec.Capability{spec.CapData, spec.CapLogs, spec.CapEvidence}}
+	for _, id := range []spec.ClaimID{spec.PrivacyNoClientIP, spec.PrivacyNoMessageHistory} {
+		res := checkWith(t, pol, none, id)
+		if res.Verdict != report.NotTestable || !strings.Contains(res.Reason, "logs channel") || strings.Contains(res.Transcript, "<auth") {
+			t.Errorf("%s: %s (%s), want not-testable without a login\n%s", id, res.Verdict, res.Reason, res.Transcript)
+		}
+	}
 }
 
 // plainStore is the embedded server seen through a target that names no

@@ -166,6 +166,9 @@ func (e *Env) logMarks(ctx context.Context, a target.Account) (failed netip.Addr
 	if e.local.IsValid() {
 		failed = randomLoopback()
 	}
+	if ok, _ := e.Target.Has(spec.CapLogs); !ok {
+		return failed, nil, nil // no logs to mark: no failed login on the server
+	}
 	seen := e.Target.SeenAddrs(ctx, failed)
 	var shared []netip.Addr
 	for _, s := range seen {
@@ -174,7 +177,7 @@ func (e *Env) logMarks(ctx context.Context, a target.Account) (failed netip.Addr
 		}
 	}
 	var before *evidence.Corpus
-	if ok, _ := e.Target.Has(spec.CapLogs); ok && len(shared) > 0 {
+	if len(shared) > 0 {
 		before, _ = e.Target.Logs(ctx) // nil on error: the shared marks are then not counted
 	}
 	err = e.from(failed, func() error {
@@ -316,4 +319,21 @@ func names(ns []evidence.Needle) string {
 		s = append(s, strings.TrimPrefix(n.What, "client address "))
 	}
 	return strings.Join(s, ", ")
+}
+
+// noChannel reports whether the target lacks every one of the channels,
+// recording each as not examined: a check whose every part needs one of
+// them then ends without touching the server.
+func (e *Env) noChannel(parts map[spec.Capability]string) bool {
+	for c := range parts {
+		if ok, _ := e.Target.Has(c); ok {
+			return false
+		}
+	}
+	for _, c := range spec.Channels() {
+		if part, ok := parts[c]; ok {
+			e.channel(c, part)
+		}
+	}
+	return true
 }
