@@ -748,7 +748,8 @@ func owner(h evidence.Hit, users ...string) string {
 // (RFC 6120 §6.5.10); a success is a violation; anything else (a timeout,
 // a reset, another condition) is an error with what was seen.
 func (e *Env) loginGone(ctx context.Context, a target.Account, what string) error {
-	c, err := e.Client(ctx)
+	// The mechanisms a session would use (Session): SCRAM, else PLAIN.
+	c, err := e.Client(ctx, xmppclient.WithMechanisms(append(slices.Clone(xmppclient.DefaultMechanisms), "SCRAM-SHA-512", "PLAIN")...))
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/xmppcheck/xmppcheck/conformance/evidence"
+	"github.com/xmppcheck/xmppcheck/conformance/internal/fakeserver"
 	"github.com/xmppcheck/xmppcheck/conformance/report"
 	"github.com/xmppcheck/xmppcheck/conformance/target"
 	"github.com/xmppcheck/xmppcheck/internal/xmppclient"
@@ -435,5 +436,33 @@ func TestSharedAddressMark(t *testing.T) {
 		if res.Verdict != tc.want {
 			t.Errorf("stale=%v: %s (%s), want %s", tc.stale, res.Verdict, res.Reason, tc.want)
 		}
+	}
+}
+
+// TestLoginGone (issue 9, item 3): a login to a deleted account counts as
+// "gone" only on SASL <not-authorized/>; a success is a violation; a
+// dropped connection is an error, never compliance.
+func TestLoginGone(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		opts  []fakeserver.Option
+		ok    bool // observation recorded (else an error)
+		compl bool
+	}{
+		{"not-authorized", nil, true, true},
+		{"still there", []fakeserver.Option{fakeserver.WithUser("gone", "pw-0123456789ab")}, true, false},
+		{"TLS dropped", []fakeserver.Option{fakeserver.WithMode(fakeserver.DropTLS)}, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := fakeserver.Start(t, tc.opts...)
+			e := newEnv(&fakeTarget{addrs: target.Addrs{C2S: s.Addr()}}, defaultPolicy(t), spec.Claim{}, 5*time.Second)
+			err := e.loginGone(context.Background(), target.Account{User: "gone", Password: "pw-0123456789ab"}, "login as the removed account")
+			if (err == nil) != tc.ok {
+				t.Fatalf("err %v", err)
+			}
+			if tc.ok && (len(e.obs) != 1 || e.obs[0].OK != tc.compl) {
+				t.Errorf("%+v", e.obs)
+			}
+		})
 	}
 }
