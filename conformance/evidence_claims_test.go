@@ -466,3 +466,40 @@ func TestLoginGone(t *testing.T) {
 		})
 	}
 }
+
+// TestVerdictOrder (issue 9, item 7): fail beats error and not-testable,
+// error beats not-testable, not-testable beats pass; nothing observed is
+// no pass.
+func TestVerdictOrder(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		bad   bool // a violation observed
+		blind bool // a part not examined
+		err   error
+		want  report.Verdict
+	}{
+		{"violation and a blind part", true, true, nil, report.Fail},
+		{"violation, then not-testable", true, false, notTestablef("no store format"), report.Fail},
+		{"violation, then an error", true, false, errors.New("timeout"), report.Fail},
+		{"blind part, then an error", false, true, errors.New("timeout"), report.Error},
+		{"blind part", false, true, nil, report.NotTestable},
+		{"not-testable", false, false, notTestablef("no upload service"), report.NotTestable},
+		{"clean", false, false, nil, report.Pass},
+	} {
+		e := &Env{}
+		e.Observe("something examined", !tc.bad, "seen")
+		if tc.blind {
+			e.Blind("logs", "none of this spec's markers")
+		}
+		got, reason := e.result(tc.err, nil)
+		if got != tc.want {
+			t.Errorf("%s: %s (%s), want %s", tc.name, got, reason, tc.want)
+		}
+		if tc.blind && got == report.NotTestable && !strings.Contains(reason, "logs: none of this spec's markers") {
+			t.Errorf("%s: the reason does not name the part: %s", tc.name, reason)
+		}
+	}
+	if got, _ := (&Env{}).result(nil, nil); got != report.Error {
+		t.Errorf("nothing observed: %s", got)
+	}
+}
