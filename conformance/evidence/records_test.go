@@ -9,8 +9,8 @@ import (
 )
 
 func TestParseRecords(t *testing.T) {
-	// A SCRAM-SHA-1 record of "pencil" (RFC 5802 §5 example salt and
-	// iteration count) in each encoding, and a PLAIN record.
+	// Records in each byte encoding, a PLAIN record, and a round trip of
+	// FormatRecordLine.
 
 	probe := Credential{User: "user", Hash: "SHA-1", Iterations: 4096, Salt: []byte("QSXCR+Q6sek8bf92")}
 	probe.StoredKey, probe.ServerKey = []byte{1}, []byte{2}
