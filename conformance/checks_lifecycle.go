@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
+	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,16 +24,122 @@ func init() {
 	checks[spec.AccountAddressReuse] = checkAddressReuse
 }
 
-// margin is how far before and after max_age the retention checks look.
-func margin(maxAge time.Duration) time.Duration { return min(time.Hour, maxAge/10) }
+// margin is how far before and after an age the retention checks look.
+func margin(age time.Duration) time.Duration { return min(time.Hour, age/10) }
 
 // advance moves the target's clock and records it.
 func (e *Env) advance(ctx context.Context, d time.Duration, why string) error {
 	if err := e.Target.Advance(ctx, d); err != nil {
 		return fmt.Errorf("advance the server's clock by %s: %w", spec.FormatDuration(d), err)
 	}
-	e.Observe("server clock", true, "advanced by %s (%s); now %s", spec.FormatDuration(d), why, e.Target.Now().UTC().Format(time.RFC3339))
+	e.Observe("server clock", true, "advanced by %s (%s)", spec.FormatDuration(d), why)
 	return nil
+}
+
+// clockSlack absorbs the second granularity of time stamps.
+const clockSlack = 2 * time.Second
+
+// serverTime reads the server's own clock: a message from sender stored
+// offline for probe is stamped with the server's time (XEP-0203 delay,
+// XEP-0160 §4); where the server stamps nothing, its XEP-0202 entity time
+// is asked. body, when not empty, is an offline message already waiting
+// for probe (used instead of a new one). Zero time: not observable.
+func (e *Env) serverTime(ctx context.Context, sender, probe target.Account, body string) (time.Time, string, error) {
+	if body == "" {
+		body = UniqueName("clock-probe")
+		if err := e.sendOffline(ctx, sender, probe, body); err != nil {
+			return time.Time{}, "", err
+		}
+	}
+	c, err := e.Session(ctx, probe)
+	if err != nil {
+		return time.Time{}, "", err
+	}
+	defer c.Close(ctx)
+	if err := c.SendPresence(ctx, "", "", ""); err != nil {
+		return time.Time{}, "", err
+	}
+	got, err := drain(ctx, c)
+	if err != nil {
+		return time.Time{}, "", err
+	}
+	for _, st := range got {
+		if st.Kind() == "message" && st.Body() == body {
+			if at := delayStamp(st); !at.IsZero() {
+				return at, "the XEP-0203 delay stamp of an offline message", nil
+			}
+		}
+	}
+	if at := entityTime(ctx, c, e.Target.Domain()); !at.IsZero() {
+		return at, "the server's XEP-0202 entity time", nil
+	}
+	return time.Time{}, "", nil
+}
+
+// clockMoved proves that the server's own clock moved by at least total
+// since base (the server's time read before the first advance; the
+// harness calling Advance proves nothing). Not proved → the clock part is
+// recorded as not examined ("clock did not move") and it returns false.
+func (e *Env) clockMoved(ctx context.Context, sender, probe target.Account, body string, base time.Time, total time.Duration) (bool, error) {
+	if base.IsZero() {
+		e.Blind("clock", "the server's time could not be observed (no XEP-0203 delay stamp on an offline message, no XEP-0202 entity time), so an advance cannot be proved")
+		return false, nil
+	}
+	at, how, err := e.serverTime(ctx, sender, probe, body)
+	if err != nil {
+		return false, err
+	}
+	want := base.Add(total).Add(-clockSlack)
+	switch {
+	case at.IsZero():
+		e.Blind("clock", "the server's time could not be observed after the advance (no XEP-0203 delay stamp, no XEP-0202 entity time)")
+		return false, nil
+	case at.Before(want):
+		e.Blind("clock", "clock did not move: %s reads %s, not at least %s (%s after %s, the server's time before the advance); fix clock.advance in the target file",
+			how, at.UTC().Format(time.RFC3339), want.UTC().Format(time.RFC3339), spec.FormatDuration(total), base.UTC().Format(time.RFC3339))
+		return false, nil
+	}
+	e.Observe("server clock moved (control)", true, "%s reads %s, %s after the server's time before the advance", how, at.UTC().Format(time.RFC3339), spec.FormatDuration(at.Sub(base).Round(time.Second)))
+	return true, nil
+}
+
+// delayStamp returns the XEP-0203 delay stamp of a stanza (zero without).
+func delayStamp(s xmppclient.Stanza) time.Time {
+	var v struct {
+		Delay []struct {
+			Stamp string `xml:"stamp,attr"`
+		} `xml:"urn:xmpp:delay delay"`
+	}
+	if s.Decode(&v) != nil {
+		return time.Time{}
+	}
+	for _, d := range v.Delay {
+		if t, err := time.Parse(time.RFC3339Nano, d.Stamp); err == nil {
+			return t
+		}
+	}
+	return time.Time{}
+}
+
+// entityTime asks the server's time (XEP-0202); zero when not answered.
+func entityTime(ctx context.Context, c *xmppclient.Client, domain string) time.Time {
+	el, err := c.IQ(ctx, "get", domain, "<time xmlns='urn:xmpp:time'/>")
+	if err != nil {
+		return time.Time{}
+	}
+	var v struct {
+		Time struct {
+			UTC string `xml:"utc"`
+		} `xml:"urn:xmpp:time time"`
+	}
+	if el.Decode(&v) != nil {
+		return time.Time{}
+	}
+	t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(v.Time.UTC))
+	if err != nil {
+		return time.Time{}
+	}
+	return t
 }
 
 // sendOffline sends body from a session of from to the offline account to.
@@ -61,48 +170,120 @@ func (e *Env) receive(ctx context.Context, to target.Account) ([]string, error) 
 	return bodies(got), err
 }
 
-// checkOfflineRetention: two offline messages wait; just before max_age
-// the first recipient still gets its message (kept), just after it the
-// second gets nothing (gone), and with evidence the body is gone at rest.
+// retentionAges reads max_age and the optional min_age (docs/CLAIMS.md,
+// "Retention readings"): max_age is the privacy promise (gone after it),
+// min_age the availability promise (kept until it).
+func (e *Env) retentionAges() (maxAge, minAge time.Duration, err error) {
+	maxAge = e.Claim.Params.Duration("max_age")
+	if e.Claim.Params.Has("min_age") {
+		minAge = e.Claim.Params.Duration("min_age")
+		if minAge > maxAge {
+			return 0, 0, fmt.Errorf("min_age %s is above max_age %s", spec.FormatDuration(minAge), spec.FormatDuration(maxAge))
+		}
+	}
+	return maxAge, minAge, nil
+}
+
+// clockChannels records the clock and purge channels; false when either
+// is missing (nothing of a retention claim can be examined then).
+func (e *Env) clockChannels() bool {
+	return e.channel(spec.CapClock, "clock") && e.channel(spec.CapPurge, "purge")
+}
+
+// checkOfflineRetention: an offline message is gone just after max_age —
+// not delivered, and (with data) not at rest — and, when the policy gives
+// min_age, a second one is still delivered just before min_age. Controls:
+// the server's clock is proved to have moved (clockMoved); a message
+// stored after the advance is found at rest (data control) and delivered
+// (delivery works), and the expired message was at rest before the
+// advance.
 func checkOfflineRetention(ctx context.Context, e *Env) error {
-	maxAge := e.Claim.Params.Duration("max_age")
-	m := margin(maxAge)
-	acc, err := e.Accounts(ctx, "ret-sender", "ret-early", "ret-late")
+	maxAge, minAge, err := e.retentionAges()
 	if err != nil {
 		return err
 	}
-	s, r1, r2 := acc[0], acc[1], acc[2]
-	b1, b2 := UniqueName("offline-early"), UniqueName("offline-late")
-	if err := e.sendOffline(ctx, s, r1, b1); err != nil {
+	m := margin(maxAge)
+	if !e.clockChannels() {
+		return nil
+	}
+	acc, err := e.Accounts(ctx, "ret-sender", "ret-early", "ret-late", "ret-probe")
+	if err != nil {
 		return err
+	}
+	s, r1, r2, probe := acc[0], acc[1], acc[2], acc[3]
+	b1, b2 := UniqueName("offline-early"), UniqueName("offline-late")
+	expired := evidence.TextNeedle("the expired offline message", b2)
+	base, _, err := e.serverTime(ctx, s, probe, "")
+	if err != nil {
+		return err
+	}
+	if minAge > 0 {
+		if err := e.sendOffline(ctx, s, r1, b1); err != nil {
+			return err
+		}
 	}
 	if err := e.sendOffline(ctx, s, r2, b2); err != nil {
 		return err
 	}
-	if err := e.advance(ctx, maxAge-m, "just before max_age"); err != nil {
-		return err
+	if ok, _ := e.Target.Has(spec.CapData); ok {
+		if _, _, err := e.dataWith(ctx, "stored data before the advance", expired); err != nil {
+			return err
+		}
 	}
-	got, err := e.receive(ctx, r1)
-	if err != nil {
-		return err
-	}
-	e.Observe("offline message "+spec.FormatDuration(maxAge-m)+" old", containsAny(got, b1), "%s", map[bool]string{true: "still delivered (kept before max_age)", false: "NOT delivered: purged before max_age"}[containsAny(got, b1)])
-	if err := e.advance(ctx, 2*m, "just after max_age"); err != nil {
-		return err
-	}
-	// At rest first: delivery would delete the message anyway.
-	if ok, _ := e.Target.Has(spec.CapEvidence); ok {
-		c, _, err := e.data(ctx)
+	var moved time.Duration
+	if minAge > 0 {
+		mm := margin(minAge)
+		if err := e.advance(ctx, minAge-mm, "just before min_age"); err != nil {
+			return err
+		}
+		moved = minAge - mm
+		proved, err := e.clockMoved(ctx, s, probe, "", base, moved)
 		if err != nil {
 			return err
 		}
-		e.ObserveHits("the expired message at rest", c.Find(evidence.TextNeedle("the expired offline message", b2)), "gone")
+		got, err := e.receive(ctx, r1)
+		if err != nil {
+			return err
+		}
+		if proved {
+			kept := containsAny(got, b1)
+			e.Observe("offline message "+spec.FormatDuration(moved)+" old (min_age "+spec.FormatDuration(minAge)+")", kept, "%s",
+				map[bool]string{true: "still delivered (kept until min_age)", false: "NOT delivered: purged before min_age"}[kept])
+		}
 	}
-	got, err = e.receive(ctx, r2)
+	if err := e.advance(ctx, maxAge+m-moved, "just after max_age"); err != nil {
+		return err
+	}
+	total := maxAge + m
+	// A message stored after the advance: the control of the data scan
+	// (found at rest) and of delivery, and the clock's proof (its stamp).
+	ctl := UniqueName("offline-control")
+	if err := e.sendOffline(ctx, s, probe, ctl); err != nil {
+		return err
+	}
+	var data *evidence.Corpus
+	dok := false
+	if ok, _ := e.Target.Has(spec.CapData); ok { // at rest first: delivery would delete the message anyway
+		if data, dok, err = e.dataWith(ctx, "stored data after max_age", evidence.TextNeedle("a message stored after the advance", ctl)); err != nil {
+			return err
+		}
+	} else {
+		e.channel(spec.CapData, "stored data after max_age")
+	}
+	proved, err := e.clockMoved(ctx, s, probe, ctl, base, total)
 	if err != nil {
 		return err
 	}
-	e.Observe("offline message "+spec.FormatDuration(maxAge+m)+" old", !containsAny(got, b2), "%s", map[bool]string{true: "gone", false: "STILL delivered after max_age"}[!containsAny(got, b2)])
+	got, err := e.receive(ctx, r2)
+	if err != nil {
+		return err
+	}
+	if !proved {
+		return nil
+	}
+	e.judge("the expired message at rest", data, dok, expired, "gone")
+	gone := !containsAny(got, b2)
+	e.Observe("offline message "+spec.FormatDuration(total)+" old (max_age "+spec.FormatDuration(maxAge)+")", gone, "%s", map[bool]string{true: "gone", false: "STILL delivered after max_age"}[gone])
 	return nil
 }
 
@@ -144,17 +325,108 @@ func (e *Env) served(ctx context.Context, url, body string) (bool, string, error
 	return code == http.StatusOK && got == body, fmt.Sprintf("HTTP %d", code), nil
 }
 
-// checkUploadRetention: an uploaded file is served just before max_age
-// and gone just after it (XEP-0363; the deployment's purge job runs after
-// each clock move).
+// fileGone reports, by the exact outcome, whether url no longer serves
+// body: HTTP 404 or 410 is gone, body served is not; anything else is an
+// error carrying what was seen.
+func (e *Env) fileGone(ctx context.Context, url, body string) (bool, string, error) {
+	hc, err := e.HTTPClient()
+	if err != nil {
+		return false, "", err
+	}
+	got, code, err := get(ctx, hc, url)
+	if err != nil {
+		return false, "", err
+	}
+	st := fmt.Sprintf("HTTP %d", code)
+	switch {
+	case code == http.StatusNotFound || code == http.StatusGone:
+		return true, st, nil
+	case code == http.StatusOK && got == body:
+		return false, st, nil
+	}
+	return false, st, fmt.Errorf("%s: neither the file (HTTP 200) nor gone (HTTP 404 or 410): %s", url, st)
+}
+
+// retentionFile is the content of a retention test file: a unique
+// marker padded to 16 KiB, so that the file a server stores for it
+// (encrypted or not) is told apart from small metadata files.
+func retentionFile(marker string) string {
+	const n = 16 << 10
+	b := strings.Builder{}
+	b.WriteString(marker)
+	for b.Len() < n {
+		b.WriteString(" " + marker)
+	}
+	return b.String()
+}
+
+// uploadTrace says where the data shows an upload of body: files new in
+// after (absent from before) at least as large as body — a stored upload,
+// even encrypted — and whether body's bytes show anywhere in after.
+func uploadTrace(before, after *evidence.Corpus, body string) (files []string, content bool) {
+	if before == nil || after == nil {
+		return nil, false
+	}
+	old := map[string]bool{}
+	for _, f := range before.Files {
+		old[f.Name] = true
+	}
+	for _, f := range after.Files {
+		if !old[f.Name] && len(f.Data) >= len(body) {
+			files = append(files, f.Name)
+		}
+	}
+	return files, len(after.Find(evidence.TextNeedle("the file", body))) > 0
+}
+
+// dataOrBlind reads the stored data for the upload scans; nil (recorded
+// as not examined) where the data channel is missing or unreadable.
+func (e *Env) dataOrBlind(ctx context.Context, part string) (*evidence.Corpus, error) {
+	if ok, _ := e.Target.Has(spec.CapData); !ok {
+		return nil, nil
+	}
+	c, _, err := e.data(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		e.Blind(part, "the stored data could not be read (%v): fix evidence.data in the target file", err)
+		return nil, nil
+	}
+	return c, nil
+}
+
+// checkUploadRetention: an uploaded file is gone just after max_age (HTTP
+// 404 or 410, and its stored files and bytes gone from the data) and, when
+// the policy gives min_age, still served just before it (XEP-0363; the
+// deployment's purge job runs after each clock move). Controls: served
+// right after upload; the server's clock proved moved (clockMoved); a file
+// uploaded after the advance is served and shows in the data (its bytes,
+// or a new file of its size).
 func checkUploadRetention(ctx context.Context, e *Env) error {
-	maxAge := e.Claim.Params.Duration("max_age")
-	m := margin(maxAge)
-	a, err := e.Account(ctx, "upret")
+	maxAge, minAge, err := e.retentionAges()
 	if err != nil {
 		return err
 	}
-	body := "xmppcheck retention " + UniqueName("file")
+	m := margin(maxAge)
+	if !e.clockChannels() {
+		return nil
+	}
+	acc, err := e.Accounts(ctx, "upret", "upret-probe")
+	if err != nil {
+		return err
+	}
+	a, probe := acc[0], acc[1]
+	e.channel(spec.CapData, "stored data")
+	base, _, err := e.serverTime(ctx, a, probe, "")
+	if err != nil {
+		return err
+	}
+	d0, err := e.dataOrBlind(ctx, "stored data")
+	if err != nil {
+		return err
+	}
+	body := retentionFile(UniqueName("xmppcheck-retention-file"))
 	url, err := e.uploadFile(ctx, a, body)
 	if err != nil {
 		return err
@@ -167,28 +439,96 @@ func checkUploadRetention(ctx context.Context, e *Env) error {
 		return fmt.Errorf("the uploaded file is not served right after upload (%s)", st)
 	}
 	e.Observe("the uploaded file, new (control)", true, "served: %s", st)
-	if err := e.advance(ctx, maxAge-m, "just before max_age"); err != nil {
-		return err
+	var d1 *evidence.Corpus
+	if d0 != nil {
+		if d1, err = e.dataOrBlind(ctx, "stored data"); err != nil {
+			return err
+		}
 	}
-	ok, st, err = e.served(ctx, url, body)
-	if err != nil {
-		return err
-	}
-	e.Observe("the file "+spec.FormatDuration(maxAge-m)+" old", ok, "%s", map[bool]string{true: "served (" + st + ")", false: "NOT served before max_age (" + st + ")"}[ok])
-	if err := e.advance(ctx, 2*m, "just after max_age"); err != nil {
-		return err
-	}
-	ok, st, err = e.served(ctx, url, body)
-	if err != nil {
-		return err
-	}
-	e.Observe("the file "+spec.FormatDuration(maxAge+m)+" old", !ok, "%s", map[bool]string{true: "gone (" + st + ")", false: "STILL served after max_age (" + st + ")"}[!ok])
-	if has, _ := e.Target.Has(spec.CapEvidence); has {
-		c, _, err := e.data(ctx)
+	oldFiles, oldContent := uploadTrace(d0, d1, body)
+	var moved time.Duration
+	if minAge > 0 {
+		mm := margin(minAge)
+		if err := e.advance(ctx, minAge-mm, "just before min_age"); err != nil {
+			return err
+		}
+		moved = minAge - mm
+		proved, err := e.clockMoved(ctx, a, probe, "", base, moved)
 		if err != nil {
 			return err
 		}
-		e.ObserveHits("the expired file at rest", c.Find(evidence.TextNeedle("the expired file", body)), "gone")
+		ok, st, err := e.served(ctx, url, body)
+		if err != nil {
+			return err
+		}
+		if proved {
+			e.Observe("the file "+spec.FormatDuration(moved)+" old (min_age "+spec.FormatDuration(minAge)+")", ok, "%s",
+				map[bool]string{true: "served (" + st + ")", false: "NOT served before min_age (" + st + ")"}[ok])
+		}
+	}
+	if err := e.advance(ctx, maxAge+m-moved, "just after max_age"); err != nil {
+		return err
+	}
+	total := maxAge + m
+	proved, err := e.clockMoved(ctx, a, probe, "", base, total)
+	if err != nil {
+		return err
+	}
+	gone, st, err := e.fileGone(ctx, url, body)
+	if err != nil {
+		return err
+	}
+	// Control: a file uploaded now is served, and shows in the data.
+	var d2, d3 *evidence.Corpus
+	if d1 != nil {
+		if d2, err = e.dataOrBlind(ctx, "stored data after max_age"); err != nil {
+			return err
+		}
+	}
+	fresh := retentionFile(UniqueName("xmppcheck-retention-control"))
+	furl, err := e.uploadFile(ctx, a, fresh)
+	if err != nil {
+		return err
+	}
+	if ok, st, err := e.served(ctx, furl, fresh); err != nil {
+		return err
+	} else if !ok {
+		return fmt.Errorf("a file uploaded after the advance is not served (%s): the upload service does not work, so a missing file proves nothing", st)
+	}
+	if d2 != nil {
+		if d3, err = e.dataOrBlind(ctx, "stored data after max_age"); err != nil {
+			return err
+		}
+	}
+	if !proved {
+		return nil
+	}
+	e.Observe("the file "+spec.FormatDuration(total)+" old (max_age "+spec.FormatDuration(maxAge)+")", gone, "%s", map[bool]string{true: "gone (" + st + ")", false: "STILL served after max_age (" + st + ")"}[gone])
+	if d3 == nil {
+		return nil
+	}
+	freshFiles, freshContent := uploadTrace(d2, d3, fresh)
+	ctlOK := len(freshFiles) > 0 || freshContent
+	seenOld := len(oldFiles) > 0 || oldContent
+	switch {
+	case !ctlOK:
+		e.Blind("stored data after max_age", "a file uploaded by this spec after the advance shows in none of the %d stored file(s), %s (neither its bytes nor a new file of its size): the uploads may be kept outside evidence.data; fix the target file", len(d3.Files), size(d3.Size()))
+	case !seenOld:
+		e.Blind("stored data after max_age", "the file uploaded before the advance showed in none of the stored files (neither its bytes nor a new file of its size), so its absence proves nothing")
+	default:
+		e.Observe("stored data after max_age: positive control", true, "the file uploaded after the advance shows (%s)", listOr(freshFiles, "its bytes"))
+	}
+	e.judge("the expired file's bytes at rest", d3, ctlOK && seenOld, evidence.TextNeedle("the expired file", body), "gone")
+	if len(oldFiles) > 0 {
+		var remain []string
+		for _, f := range d3.Files {
+			if slices.Contains(oldFiles, f.Name) {
+				remain = append(remain, f.Name)
+			}
+		}
+		if len(remain) > 0 || ctlOK {
+			e.Observe("the files stored for the expired upload", len(remain) == 0, "%s", listOr(remain, "all %d gone", len(oldFiles)))
+		}
 	}
 	return nil
 }
@@ -295,9 +635,13 @@ func (fp footprint) needles() []evidence.Needle {
 	}
 }
 
-// checkSelfDeletion: after XEP-0077 remove the account cannot log in, its
-// vCard and upload are no longer served, and (with evidence) its roster
-// names, vCard and offline messages are gone from storage.
+// checkSelfDeletion: after XEP-0077 remove the account cannot log in
+// (SASL <not-authorized/>), its vCard is not served (item-not-found,
+// service-unavailable or an empty vCard) nor its upload (HTTP 404 or 410),
+// and its roster names, vCard and offline messages are gone from storage.
+// The storage scan's control is the remaining contact's vCard, which
+// stays; hits are attributed to their owner where the store says whose
+// record it is.
 func checkSelfDeletion(ctx context.Context, e *Env) error {
 	acc, err := e.Accounts(ctx, "del-a", "del-b")
 	if err != nil {
@@ -323,34 +667,124 @@ func checkSelfDeletion(ctx context.Context, e *Env) error {
 	} else if err != nil {
 		return err
 	}
-	c, err := e.Client(ctx)
-	if err != nil {
+	if err := e.loginGone(ctx, a, "login as the removed account"); err != nil {
 		return err
 	}
-	err = c.Login(ctx, a.User, a.Password)
-	c.Close(ctx)
-	e.Observe("login as the removed account", err != nil, "%s", okOrErr(err, "SUCCEEDED: the account still exists"))
 	cb, err = e.Session(ctx, b)
 	if err != nil {
 		return err
 	}
 	v, err := cb.GetVCard(ctx, e.Bare(a))
 	cb.Close(ctx)
-	leak := err == nil && (v.FN == fp.vcardFN || strings.Contains(v.Extra, fp.vcardNote))
-	e.Observe("the removed account's vCard, asked by a contact", !leak, "%s", map[bool]string{true: "still served", false: "not served"}[leak])
-	if fp.url != "" {
-		ok, st, err := e.served(ctx, fp.url, fp.file)
-		if err != nil {
-			return err
-		}
-		e.Observe("the removed account's upload", !ok, "%s", map[bool]string{true: "STILL served (" + st + ")", false: "gone (" + st + ")"}[ok])
+	if err := e.vCardGone(fp, v, err); err != nil {
+		return err
 	}
-	if has, _ := e.Target.Has(spec.CapEvidence); has {
-		hits, err := e.scanData(ctx, "stored data", evidence.TextNeedle("the remaining contact's vCard", keep), fp.needles()...)
+	if fp.url != "" {
+		gone, st, err := e.fileGone(ctx, fp.url, fp.file)
 		if err != nil {
-			return err
+			return fmt.Errorf("the removed account's upload: %w", err)
 		}
-		e.ObserveHits("the removed account's roster, vCard and offline message at rest", hits, "gone")
+		e.Observe("the removed account's upload", gone, "%s", map[bool]string{true: "gone (" + st + ")", false: "STILL served (" + st + ")"}[gone])
+	}
+	data, ok, err := e.dataWith(ctx, "stored data", evidence.TextNeedle("the remaining contact's vCard", keep))
+	if err != nil || data == nil {
+		return err
+	}
+	var hits []evidence.Hit
+	for _, n := range fp.needles() {
+		hits = append(hits, data.Find(n)...)
+	}
+	var own, contact, unknown []evidence.Hit
+	for _, h := range hits {
+		switch owner(h, a.User, b.User) {
+		case a.User:
+			own = append(own, h)
+		case b.User:
+			contact = append(contact, h)
+		default:
+			unknown = append(unknown, h)
+		}
+	}
+	e.judgeHits("the removed account's roster, vCard and offline message at rest", data, ok, own, "gone")
+	if len(contact) > 0 {
+		e.Observe("records of the remaining contact", true, "%d hit(s) in %s's own records (e.g. %s): the contact's data, not the removed account's", len(contact), e.Bare(b), contact[0].File)
+	}
+	if len(unknown) > 0 {
+		e.Blind("whose data", "%d hit(s) of the removed account's markers in records whose owner the store does not say (e.g. %s: %s): they may be the contact's (a copy of a message it sent) or the removed account's",
+			len(unknown), unknown[0].File, unknown[0].Context)
+	}
+	return nil
+}
+
+// owner says whose record a hit is in, where the store tells: a file path
+// naming one of the users (Prosody's HOST/STORE/USER.dat and .list, any
+// per-user file), else a line (an SQL row, an ejabberd record) naming one
+// and not the other. "" when it cannot tell.
+func owner(h evidence.Hit, users ...string) string {
+	name := h.File
+	if u, err := url.PathUnescape(name); err == nil {
+		name = u
+	}
+	base := path.Base(name)
+	var inPath, inLine []string
+	for _, u := range users {
+		if strings.HasPrefix(base, u+".") || strings.Contains(name, "/"+u+"/") {
+			inPath = append(inPath, u)
+		}
+		if strings.Contains(h.LineText, u) {
+			inLine = append(inLine, u)
+		}
+	}
+	switch {
+	case len(inPath) == 1:
+		return inPath[0]
+	case len(inPath) == 0 && len(inLine) == 1:
+		return inLine[0]
+	}
+	return ""
+}
+
+// loginGone logs in as a, deleted: gone only on SASL <not-authorized/>
+// (RFC 6120 §6.5.10); a success is a violation; anything else (a timeout,
+// a reset, another condition) is an error with what was seen.
+func (e *Env) loginGone(ctx context.Context, a target.Account, what string) error {
+	// The mechanisms a session would use (Session): SCRAM, else PLAIN.
+	c, err := e.Client(ctx, xmppclient.WithMechanisms(append(slices.Clone(xmppclient.DefaultMechanisms), "SCRAM-SHA-512", "PLAIN")...))
+	if err != nil {
+		return err
+	}
+	err = c.Login(ctx, a.User, a.Password)
+	c.Close(ctx)
+	var se *xmppclient.SASLError
+	switch {
+	case err == nil:
+		e.Observe(what, false, "SUCCEEDED: the account still exists")
+	case errors.As(err, &se) && se.Condition == xmppclient.SASLNotAuthorized:
+		e.Observe(what, true, "refused: <not-authorized/>")
+	default:
+		return fmt.Errorf("%s: neither accepted nor refused with <not-authorized/>: %w", what, err)
+	}
+	return nil
+}
+
+// vCardGone judges a contact's vCard fetch of the removed account: not
+// served only on item-not-found or service-unavailable (RFC 6121 §8.5.1:
+// no such account) or an empty vCard; the old vCard is a violation;
+// anything else is an error with what was seen.
+func (e *Env) vCardGone(fp footprint, v xmppclient.VCard, err error) error {
+	const what = "the removed account's vCard, asked by a contact"
+	var se *xmppclient.StanzaError
+	switch {
+	case errors.As(err, &se) && (se.Condition == "item-not-found" || se.Condition == "service-unavailable"):
+		e.Observe(what, true, "not served: %s/%s", se.Type, se.Condition)
+	case err != nil:
+		return fmt.Errorf("%s: neither item-not-found nor an empty vCard: %w", what, err)
+	case v.FN == fp.vcardFN || strings.Contains(v.Extra, fp.vcardNote):
+		e.Observe(what, false, "still served")
+	case v.FN == "" && strings.TrimSpace(v.Extra) == "":
+		e.Observe(what, true, "an empty vCard")
+	default:
+		return fmt.Errorf("%s: neither item-not-found nor an empty vCard: a vCard with FN %q", what, v.FN)
 	}
 	return nil
 }

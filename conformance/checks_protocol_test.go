@@ -109,7 +109,8 @@ func TestRegistrationDataForm(t *testing.T) {
 func TestNoConnectionTimesFails(t *testing.T) {
 	for _, storeTimes := range []bool{false, true} {
 		tg := startFakeXMPP(t)
-		tg.caps[spec.CapEvidence] = true
+		tg.caps[spec.CapData] = true
+		tg.caps[spec.CapLogs] = true
 		tg.storeTimes = storeTimes
 		res := checkOne(t, tg, spec.PrivacyNoConnectionTimes, 20*time.Second)
 		if res.Verdict != report.Fail || !strings.Contains(res.Reason, "XEP-0012") {

@@ -51,6 +51,7 @@ type Env struct {
 	ioTimeout time.Duration
 	local     netip.Addr
 	obs       []report.Evidence
+	blind     []string // parts of the claim not examined ("part: why")
 	accounts  []target.Account
 	conns     []*wire.Conn
 	clients   []*xmppclient.Client
@@ -111,6 +112,27 @@ func (e *Env) ObserveHits(what string, hits []evidence.Hit, clean string) bool {
 	return false
 }
 
+// Blind records that a part of the claim could not be examined (a channel
+// the target lacks, a positive control not found) and lets the check go
+// on with the parts it can examine. The verdict is then not-testable
+// naming the part, unless a violation was observed (fail beats
+// not-testable; docs/CLAIMS.md, "Verdicts").
+func (e *Env) Blind(part, format string, args ...any) {
+	why := fmt.Sprintf(format, args...)
+	e.blind = append(e.blind, part+": "+why)
+	e.obs = append(e.obs, report.Evidence{What: part, Observed: "NOT EXAMINED: " + why, OK: true})
+}
+
+// channel reports whether the target declares evidence channel c; when it
+// does not, the part is recorded as not examined (Blind).
+func (e *Env) channel(c spec.Capability, part string) bool {
+	if ok, why := e.Target.Has(c); !ok {
+		e.Blind(part, "the target lacks the %s channel (%s)", c, why)
+		return false
+	}
+	return true
+}
+
 // Need ends the check as not testable when the target lacks c.
 func (e *Env) Need(c spec.Capability) error {
 	if ok, why := e.Target.Has(c); !ok {
@@ -148,15 +170,6 @@ func (e *Env) Accounts(ctx context.Context, hints ...string) ([]target.Account, 
 		out = append(out, a)
 	}
 	return out, nil
-}
-
-// logs reads the target's logs.
-func (e *Env) logs(ctx context.Context) (*evidence.Corpus, error) {
-	c, err := e.Target.Logs(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("logs: %w", err)
-	}
-	return c, nil
 }
 
 // forget drops an account from cleanup (it was deleted by the test).
@@ -267,27 +280,37 @@ func (e *Env) close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// result turns what the check returned into a verdict.
+// result turns what the check returned into a verdict: any observed
+// violation is a fail, whatever else could not be examined or finished;
+// else an error ends in error; else any part not examined makes the claim
+// not-testable, naming the parts; else pass (docs/CLAIMS.md, "Verdicts").
 func (e *Env) result(err error, ctxErr error) (report.Verdict, string) {
-	var ve *verdictError
-	switch {
-	case errors.As(err, &ve):
-		return ve.verdict, ve.reason
-	case err != nil && ctxErr != nil:
-		return report.Error, fmt.Sprintf("did not finish in time: %v", err)
-	case err != nil:
-		return report.Error, err.Error()
-	}
 	var bad []string
 	for _, o := range e.obs {
 		if !o.OK {
 			bad = append(bad, o.What+": "+o.Observed)
 		}
 	}
-	if len(bad) > 0 {
-		return report.Fail, strings.Join(bad, "; ")
-	}
-	if len(e.obs) == 0 {
+	var ve *verdictError
+	isVerdict := errors.As(err, &ve)
+	switch {
+	case isVerdict && ve.verdict == report.Fail:
+		return report.Fail, strings.Join(append(bad, ve.reason), "; ")
+	case len(bad) > 0:
+		reason := strings.Join(bad, "; ")
+		if err != nil {
+			reason += "; (the check then stopped: " + err.Error() + ")"
+		}
+		return report.Fail, reason
+	case isVerdict:
+		return ve.verdict, strings.Join(append([]string{ve.reason}, e.blind...), "; ")
+	case err != nil && ctxErr != nil:
+		return report.Error, fmt.Sprintf("did not finish in time: %v", err)
+	case err != nil:
+		return report.Error, err.Error()
+	case len(e.blind) > 0:
+		return report.NotTestable, "not examined: " + strings.Join(e.blind, "; ")
+	case len(e.obs) == 0:
 		return report.Error, "the check recorded no observation, so nothing supports a pass"
 	}
 	return report.Pass, ""

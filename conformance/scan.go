@@ -6,12 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/xmppcheck/xmppcheck/conformance/evidence"
 	"github.com/xmppcheck/xmppcheck/conformance/target"
+	"github.com/xmppcheck/xmppcheck/internal/xmppclient"
+	"github.com/xmppcheck/xmppcheck/spec"
 )
 
 // data returns what the server stores: the decrypted view when the target
@@ -35,44 +39,218 @@ func (e *Env) data(ctx context.Context) (c *evidence.Corpus, plain bool, err err
 	return c, false, nil
 }
 
-// scanData searches the stored data for needles after finding control. A
-// missing control ends the check in error: the scan cannot see what the
-// server certainly stored, so silence would prove nothing.
-func (e *Env) scanData(ctx context.Context, what string, control evidence.Needle, needles ...evidence.Needle) ([]evidence.Hit, error) {
+// size formats a byte count for reasons ("12 KB").
+func size(n int64) string {
+	switch {
+	case n < 1<<10:
+		return fmt.Sprintf("%d bytes", n)
+	case n < 1<<20:
+		return fmt.Sprintf("%d KB", n>>10)
+	}
+	return fmt.Sprintf("%d MB", n>>20)
+}
+
+// whatOf lists the needles' descriptions.
+func whatOf(ns []evidence.Needle) string {
+	var s []string
+	for _, n := range ns {
+		s = append(s, n.What)
+	}
+	return strings.Join(s, ", ")
+}
+
+// dataWith reads the stored data (the data channel) and proves it live
+// with controls: markers of this spec that the server certainly stored
+// (a unique account name, a pending message body). Each control must be
+// found in this very corpus before a negative scan of it may count. It
+// returns ok=false, with the part recorded as not examined, when the
+// channel is missing or a control is not found.
+func (e *Env) dataWith(ctx context.Context, part string, controls ...evidence.Needle) (c *evidence.Corpus, ok bool, err error) {
+	if !e.channel(spec.CapData, part) {
+		return nil, false, nil
+	}
 	c, plain, err := e.data(ctx)
 	if err != nil {
-		return nil, err
-	}
-	hits, err := c.Scan(control, needles...)
-	if errors.Is(err, evidence.ErrControlMissing) {
-		why := "the data path may be wrong"
-		if !plain {
-			why = "the store may be encrypted and the target offers no decrypted view, or the data path is wrong"
+		if ctx.Err() != nil {
+			return nil, false, err
 		}
-		return nil, fmt.Errorf("%s: positive control failed: %s is not in the %d stored file(s) (%d bytes), so a clean scan would prove nothing (%s)",
-			what, control.What, len(c.Files), c.Size(), why)
+		e.Blind(part, "the stored data could not be read (%v): fix evidence.data in the target file", err)
+		return nil, false, nil
 	}
-	if err != nil {
-		return nil, err
+	for _, ctl := range controls {
+		if found(c, ctl) {
+			continue
+		}
+		why := "evidence.data may name the wrong directory, or the server keeps it elsewhere (a database: add evidence.dump)"
+		if !plain {
+			why += ", or the store is encrypted and the target offers no decrypted view (evidence.decrypted)"
+		}
+		e.Blind(part, "this spec's marker (%s) is in none of the %d stored file(s), %s: %s; fix the target file",
+			ctl.What, len(c.Files), size(c.Size()), why)
+		return c, false, nil
 	}
 	view := "raw data directory"
 	if plain {
 		view = "decrypted store and raw data directory"
 	}
-	e.Observe(what+": positive control", true, "%s found in the %s (%d files, %d bytes)", control.What, view, len(c.Files), c.Size())
-	return hits, nil
+	e.Observe(part+": positive control", true, "%s found in the %s (%d files, %s)", whatOf(controls), view, len(c.Files), size(c.Size()))
+	return c, true, nil
 }
 
-// logControl reports which of the control needles the logs hold (nil when
-// none), so a clean log scan is only claimed where the logs demonstrably
-// hold the server's records of this spec's activity.
-func logControl(logs *evidence.Corpus, controls ...evidence.Needle) *evidence.Needle {
-	for i := range controls {
-		if len(logs.Find(controls[i])) > 0 {
-			return &controls[i]
+// found reports whether the corpus holds n: in a file's bytes, or in a
+// file's name (percent-decoded), where stores such as Prosody's keep the
+// account name (HOST/accounts/USER.dat) and nothing else names it.
+func found(c *evidence.Corpus, n evidence.Needle) bool {
+	if len(c.Find(n)) > 0 {
+		return true
+	}
+	for _, f := range c.Files {
+		name := f.Name
+		if u, err := url.PathUnescape(name); err == nil {
+			name = u
+		}
+		for _, form := range n.Forms {
+			if len(form.Bytes) > 0 && strings.Contains(name, string(form.Bytes)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// scanData searches the stored data for needles after finding control
+// (dataWith). ok=false: the data channel is blind and the hits mean
+// nothing.
+func (e *Env) scanData(ctx context.Context, what string, control evidence.Needle, needles ...evidence.Needle) (hits []evidence.Hit, ok bool, err error) {
+	c, ok, err := e.dataWith(ctx, what, control)
+	if !ok || err != nil {
+		return nil, false, err
+	}
+	for _, n := range needles {
+		hits = append(hits, c.Find(n)...)
+	}
+	return hits, true, nil
+}
+
+// logMark is one of a spec's marks in the logs. A mark unique to the spec
+// (its account name, its own source address) counts where it appears; a
+// shared one (the address of a container network's gateway, which every
+// client of the server shares) counts only where the logs hold more of it
+// than they did before the spec's failed login (before >= 0), so a stale
+// file or an earlier spec cannot supply it.
+type logMark struct {
+	evidence.Needle
+	before int // -1: unique to the spec
+}
+
+// logControl returns the first mark the logs show (nil when none), so a
+// clean log scan is only claimed where the logs demonstrably hold the
+// server's records of this spec's activity.
+func logControl(logs *evidence.Corpus, marks ...logMark) *logMark {
+	for i := range marks {
+		if n := len(logs.Find(marks[i].Needle)); n > 0 && n > marks[i].before {
+			return &marks[i]
 		}
 	}
 	return nil
+}
+
+// logMarks leaves this spec's own marks in the logs: a failed login to a
+// (a wrong password) from a fresh address of the spec's own where the
+// client may choose its source. The marks are the controls of every log
+// scan of the spec: the account name (unique to the spec), the spec's own
+// address where the server sees it, and the address the server sees
+// instead (a gateway), counted before and after. Servers that log anything
+// of sessions log failed logins.
+func (e *Env) logMarks(ctx context.Context, a target.Account) (failed netip.Addr, marks []logMark, err error) {
+	if e.local.IsValid() {
+		failed = randomLoopback()
+	}
+	if ok, _ := e.Target.Has(spec.CapLogs); !ok {
+		return failed, nil, nil // no logs to mark: no failed login on the server
+	}
+	seen := e.Target.SeenAddrs(ctx, failed)
+	var shared []netip.Addr
+	for _, s := range seen {
+		if s != failed {
+			shared = append(shared, s)
+		}
+	}
+	var before *evidence.Corpus
+	if len(shared) > 0 {
+		before, _ = e.Target.Logs(ctx) // nil on error: the shared marks are then not counted
+	}
+	err = e.from(failed, func() error {
+		c, err := e.Client(ctx)
+		if err != nil {
+			return err
+		}
+		defer c.Close(ctx)
+		err = c.Login(ctx, a.User, "wrong-"+UniqueName("pw"))
+		var se *xmppclient.SASLError
+		var st *xmppclient.StreamError
+		switch {
+		case err == nil:
+			return errors.New("a wrong password was accepted")
+		case errors.As(err, &se), errors.As(err, &st):
+			// Refused (<not-authorized/>, or a lockout's condition): the
+			// server handled the attempt, which is all a mark needs.
+			return nil
+		}
+		return fmt.Errorf("a wrong password was neither refused nor accepted: %w", err)
+	})
+	if err != nil {
+		return failed, nil, fmt.Errorf("failed-login mark in the logs: %w", err)
+	}
+	if failed.IsValid() && slices.Contains(seen, failed) {
+		marks = append(marks, logMark{evidence.AddressNeedle(failed), -1})
+	}
+	acct := e.accountNeedle(a.User)
+	acct.What = "account " + a.User + " (its failed login)"
+	marks = append(marks, logMark{acct, -1})
+	if before != nil {
+		for _, s := range shared {
+			n := evidence.AddressNeedle(s)
+			n.What = "one more line with " + s.String() + " (the address the server sees, shared by every client) than before the failed login"
+			marks = append(marks, logMark{n, len(before.Find(n))})
+		}
+	}
+	return failed, marks, nil
+}
+
+func markNames(marks []logMark) string {
+	var s []string
+	for _, m := range marks {
+		s = append(s, m.What)
+	}
+	return strings.Join(s, ", ")
+}
+
+// logsWith reads the logs (the logs channel) and proves them live with
+// one of this spec's marks (logMarks). ok=false, with the part recorded as
+// not examined, when the channel is missing or no mark is found: logs of
+// another server, an old file, an empty file or a server logging nothing
+// at its level cannot supply the control.
+func (e *Env) logsWith(ctx context.Context, part string, marks []logMark) (*evidence.Corpus, bool, error) {
+	if !e.channel(spec.CapLogs, part) {
+		return nil, false, nil
+	}
+	logs, err := e.Target.Logs(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, false, err
+		}
+		e.Blind(part, "the logs could not be read (%v): fix evidence.logs in the target file", err)
+		return nil, false, nil
+	}
+	ctl := logControl(logs, marks...)
+	if ctl == nil {
+		e.Blind(part, "none of this spec's markers (%s) appear in %d file(s), %s: evidence.logs may name the wrong file, or the server logs nothing of sessions at its level; fix evidence.logs in the target file",
+			markNames(marks), len(logs.Files), size(logs.Size()))
+		return logs, false, nil
+	}
+	e.Observe(part+": positive control", true, "%s found in the logs (%d file(s), %s)", ctl.What, len(logs.Files), size(logs.Size()))
+	return logs, true, nil
 }
 
 // failedLoginLine recognises log lines about a failed login, where
@@ -141,4 +319,21 @@ func names(ns []evidence.Needle) string {
 		s = append(s, strings.TrimPrefix(n.What, "client address "))
 	}
 	return strings.Join(s, ", ")
+}
+
+// noChannel reports whether the target lacks every one of the channels,
+// recording each as not examined: a check whose every part needs one of
+// them then ends without touching the server.
+func (e *Env) noChannel(parts map[spec.Capability]string) bool {
+	for c := range parts {
+		if ok, _ := e.Target.Has(c); ok {
+			return false
+		}
+	}
+	for _, c := range spec.Channels() {
+		if part, ok := parts[c]; ok {
+			e.channel(c, part)
+		}
+	}
+	return true
 }

@@ -132,6 +132,13 @@ func (r *run) check(ctx context.Context, e *Env, timeout time.Duration) (res rep
 		}
 	}
 	if len(lacks) > 0 {
+		// The claim cannot run: name the evidence channels it would
+		// examine and the target lacks as well.
+		for _, c := range e.Kind.Channels {
+			if ok, why := e.Target.Has(c); !ok {
+				lacks = append(lacks, fmt.Sprintf("%s (%s)", c, why))
+			}
+		}
 		res.Verdict, res.Reason = report.NotTestable, "the target lacks what this claim needs: "+strings.Join(lacks, "; ")
 		return res
 	}

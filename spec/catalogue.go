@@ -58,32 +58,61 @@ func (id ClaimID) Family() Family {
 // not-testable for that claim, never a pass.
 type Capability string
 
-// Target capabilities (see DESIGN.md, "Targets").
+// Target capabilities (see docs/CLAIMS.md, "Evidence channels"). network
+// and accounts are what a claim needs at all; logs, data, clock and purge
+// are evidence channels a check examines. A target declares each channel,
+// but a declared channel is not trusted: every negative scan counts only
+// after a positive control taken in the same spec from the same corpus.
 const (
 	// CapNetwork: c2s/s2s/upload addresses and the domain are known.
 	CapNetwork Capability = "network"
 	// CapAccounts: test accounts can be created and deleted (IBR, an admin
 	// command, or accounts given by the user).
 	CapAccounts Capability = "accounts"
-	// CapEvidence: the server's logs and data directory can be read.
-	CapEvidence Capability = "evidence"
-	// CapClock: the server's clock can be moved forward.
+	// CapLogs: the server's logs can be read (target file: evidence.logs).
+	CapLogs Capability = "logs"
+	// CapData: the server's stored data can be read (target file:
+	// evidence.data, evidence.decrypted, evidence.credentials).
+	CapData Capability = "data"
+	// CapClock: the server's clock can be moved forward (clock.advance).
 	CapClock Capability = "clock"
+	// CapPurge: the deployment's purge runs after each clock move (the
+	// target file's purge commands, or the server's own timers running on
+	// the moved clock).
+	CapPurge Capability = "purge"
+
+	// CapEvidence is logs or data. Deprecated: name the channel (CapLogs,
+	// CapData); kept so that callers written before the split still build.
+	CapEvidence Capability = "evidence"
 )
 
 // Capabilities lists every capability in a stable order.
 func Capabilities() []Capability {
-	return []Capability{CapNetwork, CapAccounts, CapEvidence, CapClock}
+	return []Capability{CapNetwork, CapAccounts, CapLogs, CapData, CapClock, CapPurge}
+}
+
+// Channels lists the evidence channels (the capabilities a check examines
+// and proves live with a positive control).
+func Channels() []Capability {
+	return []Capability{CapLogs, CapData, CapClock, CapPurge}
 }
 
 // Kind describes one claim kind of the catalogue.
 type Kind struct {
 	ID     ClaimID
 	Title  string // short human title
-	Passes string // what a passing server does (DESIGN.md's claim table)
+	Passes string // what a passing server does (docs/CLAIMS.md)
 	Params []ParamSpec
 	Refs   []string // RFC/XEP references, e.g. "RFC 6120 §5", "XEP-0077"
-	Needs  []Capability
+	// Needs are what the claim cannot be tested without (network,
+	// accounts): a target lacking one gets not-testable before the check
+	// runs.
+	Needs []Capability
+	// Channels are the evidence channels the check examines (logs, data,
+	// clock, purge). A target lacking one still runs the parts it can;
+	// the part needing the channel is recorded as not examined, and the
+	// verdict is not-testable unless a violation was seen.
+	Channels []Capability
 }
 
 // Family returns the kind's family.
@@ -99,8 +128,11 @@ func (k Kind) Param(name string) (ParamSpec, bool) {
 	return ParamSpec{}, false
 }
 
-// NeedsCap reports whether the kind needs capability c.
-func (k Kind) NeedsCap(c Capability) bool { return slices.Contains(k.Needs, c) }
+// NeedsCap reports whether the kind needs capability c, or examines it as
+// an evidence channel.
+func (k Kind) NeedsCap(c Capability) bool {
+	return slices.Contains(k.Needs, c) || slices.Contains(k.Channels, c)
+}
 
 // Labels returns the labels the conformance suite attaches to the kind's
 // specs: the claim id, the family, and each reference in a label-safe form
@@ -127,8 +159,10 @@ func RefLabel(ref string) string {
 var (
 	netOnly     = []Capability{CapNetwork}
 	netAccounts = []Capability{CapNetwork, CapAccounts}
-	netEvidence = []Capability{CapNetwork, CapAccounts, CapEvidence}
-	netClock    = []Capability{CapNetwork, CapAccounts, CapClock}
+
+	logsData  = []Capability{CapLogs, CapData}
+	dataOnly  = []Capability{CapData}
+	clockData = []Capability{CapClock, CapPurge, CapData}
 
 	tlsMinParam = ParamSpec{
 		Name: "min", Type: TypeTLSVersion, Default: "1.2",
@@ -136,7 +170,7 @@ var (
 	}
 )
 
-// catalogue is the claim-kind table of DESIGN.md as typed data.
+// catalogue is the claim-kind table of docs/CLAIMS.md as typed data.
 var catalogue = []Kind{
 	{
 		ID:     TLSC2SRequired,
@@ -169,8 +203,9 @@ var catalogue = []Kind{
 			{Name: "hash", Type: TypeHash, Default: "SHA-1", Doc: "SCRAM hash the stored keys are computed with"},
 			{Name: "min_iterations", Type: TypeCount, Default: "4096", Min: 1, Max: 100_000_000, Doc: "lowest PBKDF2 iteration count accepted at rest"},
 		},
-		Refs:  []string{"RFC 5802 §3", "RFC 7677", "RFC 6120 §6"},
-		Needs: netEvidence,
+		Refs:     []string{"RFC 5802 §3", "RFC 7677", "RFC 6120 §6"},
+		Needs:    netAccounts,
+		Channels: logsData,
 	},
 	{
 		ID:     AuthBruteForce,
@@ -190,21 +225,24 @@ var catalogue = []Kind{
 		Params: []ParamSpec{
 			{Name: "allow", Type: TypeFieldList, Default: "[]", Allowed: []string{"failed-login"}, Doc: "events whose log lines may carry the client address"},
 		},
-		Needs: netEvidence,
+		Needs:    netAccounts,
+		Channels: logsData,
 	},
 	{
-		ID:     PrivacyNoConnectionTimes,
-		Title:  "No connection times stored",
-		Passes: "no login/logout times stored or served (e.g. XEP-0012 last activity)",
-		Refs:   []string{"XEP-0012"},
-		Needs:  netEvidence,
+		ID:       PrivacyNoConnectionTimes,
+		Title:    "No connection times stored",
+		Passes:   "no login/logout times stored or served (e.g. XEP-0012 last activity)",
+		Refs:     []string{"XEP-0012"},
+		Needs:    netAccounts,
+		Channels: logsData,
 	},
 	{
-		ID:     PrivacyNoMessageHistory,
-		Title:  "No message history",
-		Passes: "a message delivered online leaves no trace at rest",
-		Refs:   []string{"RFC 6121 §8"},
-		Needs:  netEvidence,
+		ID:       PrivacyNoMessageHistory,
+		Title:    "No message history",
+		Passes:   "a message delivered online leaves no trace at rest",
+		Refs:     []string{"RFC 6121 §8"},
+		Needs:    netAccounts,
+		Channels: logsData,
 	},
 	{
 		ID:     MAMDisabled,
@@ -214,21 +252,24 @@ var catalogue = []Kind{
 		Needs:  netAccounts,
 	},
 	{
-		ID:     OfflineDeleteOnDelivery,
-		Title:  "Offline messages deleted on delivery",
-		Passes: "once delivered, an offline message is gone from storage",
-		Refs:   []string{"XEP-0160"},
-		Needs:  netEvidence,
+		ID:       OfflineDeleteOnDelivery,
+		Title:    "Offline messages deleted on delivery",
+		Passes:   "once delivered, an offline message is gone from storage",
+		Refs:     []string{"XEP-0160"},
+		Needs:    netAccounts,
+		Channels: dataOnly,
 	},
 	{
 		ID:     OfflineRetention,
 		Title:  "Offline messages purged after a maximum age",
-		Passes: "an offline message is kept before max_age and gone after it",
+		Passes: "an offline message is gone after max_age (and, with min_age, still delivered before min_age)",
 		Params: []ParamSpec{
-			{Name: "max_age", Type: TypeDuration, Required: true, MinDuration: "1m", MaxDuration: "3650d", Doc: "age after which undelivered offline messages are deleted"},
+			{Name: "max_age", Type: TypeDuration, Required: true, MinDuration: "1m", MaxDuration: "3650d", Doc: "age after which undelivered offline messages are deleted (gone after: the privacy promise)"},
+			{Name: "min_age", Type: TypeDuration, MinDuration: "1m", MaxDuration: "3650d", Doc: "optional: age before which undelivered offline messages are still delivered (kept until: the availability promise); absent, a server deleting earlier passes"},
 		},
-		Refs:  []string{"XEP-0160"},
-		Needs: netClock,
+		Refs:     []string{"XEP-0160"},
+		Needs:    netAccounts,
+		Channels: clockData,
 	},
 	{
 		ID:     UploadUnguessableURL,
@@ -243,18 +284,21 @@ var catalogue = []Kind{
 	{
 		ID:     UploadRetention,
 		Title:  "Uploads purged after a maximum age",
-		Passes: "an uploaded file is served before max_age and gone after it",
+		Passes: "an uploaded file is gone after max_age (and, with min_age, still served before min_age)",
 		Params: []ParamSpec{
-			{Name: "max_age", Type: TypeDuration, Required: true, MinDuration: "1m", MaxDuration: "3650d", Doc: "age after which uploaded files are deleted"},
+			{Name: "max_age", Type: TypeDuration, Required: true, MinDuration: "1m", MaxDuration: "3650d", Doc: "age after which uploaded files are deleted (gone after: the privacy promise)"},
+			{Name: "min_age", Type: TypeDuration, MinDuration: "1m", MaxDuration: "3650d", Doc: "optional: age before which uploaded files are still served (kept until: the availability promise); absent, a server deleting earlier passes"},
 		},
-		Refs:  []string{"XEP-0363"},
-		Needs: netClock,
+		Refs:     []string{"XEP-0363"},
+		Needs:    netAccounts,
+		Channels: clockData,
 	},
 	{
-		ID:     StorageEncryptedAtRest,
-		Title:  "Stored data encrypted at rest",
-		Passes: "no stored plaintext (message bodies, vCards, roster names) in the data directory",
-		Needs:  netEvidence,
+		ID:       StorageEncryptedAtRest,
+		Title:    "Stored data encrypted at rest",
+		Passes:   "no stored plaintext (message bodies, vCards, roster names) in the data directory",
+		Needs:    netAccounts,
+		Channels: dataOnly,
 	},
 	{
 		ID:     RegistrationMinimalData,
@@ -279,11 +323,12 @@ var catalogue = []Kind{
 		Needs: netOnly,
 	},
 	{
-		ID:     AccountSelfDeletion,
-		Title:  "Account self-deletion erases the account",
-		Passes: "XEP-0077 remove erases roster, vCard, offline messages and uploads",
-		Refs:   []string{"XEP-0077 §3.2"},
-		Needs:  netAccounts,
+		ID:       AccountSelfDeletion,
+		Title:    "Account self-deletion erases the account",
+		Passes:   "XEP-0077 remove erases roster, vCard, offline messages and uploads",
+		Refs:     []string{"XEP-0077 §3.2"},
+		Needs:    netAccounts,
+		Channels: dataOnly,
 	},
 	{
 		ID:     AccountAddressReuse,

@@ -406,6 +406,9 @@ func (l *loader) params(kind Kind, n *yaml.Node, claimPos Position) Params {
 				l.add(claimPos, fmt.Sprintf("%s lacks required parameter %q (a %s)", kind.ID, ps.Name, ps.Type), "e.g. "+ps.Name+": "+firstExample(ps.Type))
 				continue
 			}
+			if ps.Default == "" && ps.Type != TypeFieldList {
+				continue // optional without a default: absent unless given
+			}
 			out[ps.Name] = ps.DefaultValue()
 			continue
 		}

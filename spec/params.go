@@ -66,7 +66,9 @@ type ParamSpec struct {
 	Type     ParamType
 	Required bool
 	// Default is the value, written as in a policy file, used when the
-	// parameter is absent. Ignored when Required.
+	// parameter is absent. Ignored when Required. Empty (for a type other
+	// than a field list) makes the parameter optional: absent from
+	// Params unless the policy gives it (Params.Has).
 	Default string
 	// Min and Max bound TypeCount values (inclusive; zero Max means none).
 	Min, Max int
@@ -350,6 +352,9 @@ func (p ParamSpec) DefaultValue() Value {
 
 // Params holds the typed parameters of one claim, defaults filled in.
 type Params map[string]Value
+
+// Has reports whether the parameter is set (given, or by a default).
+func (p Params) Has(name string) bool { _, ok := p[name]; return ok }
 
 // Duration returns the duration parameter name, or zero.
 func (p Params) Duration(name string) time.Duration { return p[name].Duration }

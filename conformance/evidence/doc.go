@@ -1,5 +1,5 @@
 // Package evidence implements the honest evidence scans of xmppcheck's
-// conformance suite (DESIGN.md, "Evidence must be honest"): searches of a
+// conformance suite (docs/CLAIMS.md, "Evidence channels"): searches of a
 // server's logs and data directory for client addresses, passwords and
 // user-stored plaintext, each run with a positive control, and parsers of
 // the SCRAM credential records (RFC 5802 §3) that Prosody, ejabberd and the

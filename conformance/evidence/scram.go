@@ -58,6 +58,9 @@ type Credential struct {
 	// Plaintext reports a record that holds the password itself (Prosody's
 	// "password" field, ejabberd's plain passwd record).
 	Plaintext bool
+	// Password is the stored password where the format carries it in a
+	// field of its own (FormatRecords PLAIN records).
+	Password string
 	// Fields lists every field name the record holds, so a check can tell
 	// SCRAM keys apart from anything else stored beside them.
 	Fields []string

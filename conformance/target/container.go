@@ -97,18 +97,38 @@ func (c *Container) Addrs() Addrs {
 	return c.addrs
 }
 
+// Has declares the channels the target file names. A declared channel is
+// not trusted: each check proves it live with a positive control.
 func (c *Container) Has(cp spec.Capability) (bool, string) {
+	ev := c.file.Evidence
 	switch cp {
 	case spec.CapNetwork, spec.CapAccounts:
 		return true, ""
-	case spec.CapEvidence:
-		if len(c.file.Evidence.Logs) == 0 && len(c.file.Evidence.Data) == 0 {
-			return false, "the target file names no logs or data directories (evidence)"
+	case spec.CapLogs:
+		if len(ev.Logs) == 0 {
+			return false, "the target file names no logs (evidence.logs)"
 		}
 		return true, ""
+	case spec.CapData:
+		if len(ev.Data) == 0 && len(ev.Decrypted) == 0 && len(ev.Credentials) == 0 {
+			return false, "the target file names no data directory (evidence.data, evidence.decrypted or evidence.credentials)"
+		}
+		return true, ""
+	case spec.CapEvidence:
+		if ok, _ := c.Has(spec.CapLogs); ok {
+			return true, ""
+		}
+		return c.Has(spec.CapData)
 	case spec.CapClock:
 		if c.file.Clock == nil {
 			return false, "the target file gives no way to move the server's clock (clock.advance)"
+		}
+		return true, ""
+	case spec.CapPurge:
+		// The purge commands are the deployment's own job; without them
+		// the server must purge on its own timers, on the moved clock.
+		if c.file.Clock == nil {
+			return false, "without clock.advance no purge can come due (clock.advance, purge)"
 		}
 		return true, ""
 	}
@@ -311,6 +331,22 @@ func (c *Container) Data(ctx context.Context) (*evidence.Corpus, error) {
 		}
 	}
 	return corpus, nil
+}
+
+// Credentials runs the evidence.credentials command; its standard output
+// is credential records in the neutral line format (evidence.FormatRecords,
+// docs/CLAIMS.md). Without the command it returns ErrUnsupported.
+func (c *Container) Credentials(ctx context.Context) (*evidence.Corpus, error) {
+	cmd := c.file.Evidence.Credentials
+	if len(cmd) == 0 {
+		return nil, fmt.Errorf("%w: target %s names no evidence.credentials command", ErrUnsupported, c.file.Name)
+	}
+	out, err := c.execOutput(ctx, cmd, "")
+	if err != nil {
+		return nil, fmt.Errorf("target %s: evidence.credentials: %w", c.file.Name, err)
+	}
+	corpus := evidence.NewCorpus(0)
+	return corpus, corpus.Add("credentials:"+strings.Join(cmd, " "), out)
 }
 
 func (c *Container) StoreFormat() evidence.StoreFormat {

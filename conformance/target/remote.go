@@ -14,8 +14,8 @@ import (
 )
 
 // Remote is a live deployment reached over the network. Its logs, data
-// directory and clock are out of reach, so claims needing evidence or a
-// clock are not testable on it.
+// directory and clock are out of reach: the parts of claims examining
+// those channels are not testable on it.
 type Remote struct {
 	domain   string
 	addrs    Addrs
@@ -104,9 +104,9 @@ func (r *Remote) Has(c spec.Capability) (bool, string) {
 			return true, ""
 		}
 		return false, "no --account given and in-band registration not allowed (--ibr)"
-	case spec.CapEvidence:
+	case spec.CapEvidence, spec.CapLogs, spec.CapData:
 		return false, "a remote deployment's logs and data directory cannot be read"
-	case spec.CapClock:
+	case spec.CapClock, spec.CapPurge:
 		return false, "a remote deployment's clock cannot be moved"
 	}
 	return false, "unknown capability"

@@ -111,6 +111,14 @@ type PlainDataer interface {
 	PlainData(ctx context.Context) (*evidence.Corpus, error)
 }
 
+// Credentialer is implemented by targets that can export credential
+// records in the neutral line format (evidence.FormatRecords): a command
+// named by the target file's evidence.credentials, for stores the built-in
+// formats do not read (SQL databases).
+type Credentialer interface {
+	Credentials(ctx context.Context) (*evidence.Corpus, error)
+}
+
 // Resetter is implemented by targets that can give each spec a fresh
 // server (the embedded target): the suite calls Reset before every spec
 // but the first.

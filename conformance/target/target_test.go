@@ -20,7 +20,7 @@ domain: localhost
 ports: { c2s: 5222 }
 wait: { port: c2s }
 accounts: { ibr: true }
-evidence: { logs: [stdout], store_format: prosody-dat }
+evidence: { logs: [stdout], data: [/var/lib/x], store_format: prosody-dat }
 clock: { advance: ["true"] }
 `
 
@@ -52,6 +52,23 @@ func TestLoadFile(t *testing.T) {
 	for _, cp := range spec.Capabilities() {
 		if ok, why := c.Has(cp); !ok {
 			t.Errorf("capability %s: %s", cp, why)
+		}
+	}
+	// Each channel comes from its own field of the target file.
+	for _, tc := range []struct {
+		cp   spec.Capability
+		drop func(*File)
+	}{
+		{spec.CapLogs, func(f *File) { f.Evidence.Logs = nil }},
+		{spec.CapData, func(f *File) { f.Evidence.Data = nil }},
+		{spec.CapClock, func(f *File) { f.Clock = nil }},
+		{spec.CapPurge, func(f *File) { f.Clock = nil }},
+	} {
+		g := *f
+		g.Evidence.Decrypted = nil
+		tc.drop(&g)
+		if ok, _ := NewContainer(&g).Has(tc.cp); ok {
+			t.Errorf("%s declared without its field in the target file", tc.cp)
 		}
 	}
 	if _, err := c.Logs(context.Background()); err == nil {
@@ -93,7 +110,7 @@ func TestRemote(t *testing.T) {
 		t.Errorf("err=%v", err)
 	}
 	r := NewRemote("127.0.0.1:5222", "example.org", WithAccount(a))
-	for cp, want := range map[spec.Capability]bool{spec.CapNetwork: true, spec.CapAccounts: true, spec.CapEvidence: false, spec.CapClock: false} {
+	for cp, want := range map[spec.Capability]bool{spec.CapNetwork: true, spec.CapAccounts: true, spec.CapEvidence: false, spec.CapLogs: false, spec.CapData: false, spec.CapClock: false, spec.CapPurge: false} {
 		if ok, _ := r.Has(cp); ok != want {
 			t.Errorf("%s: %v", cp, ok)
 		}

@@ -118,6 +118,10 @@ type Evidence struct {
 	// decrypted export of a store encrypted at rest (`xmppcheck admin
 	// dump`, `xmppcheck admin dump --scram`).
 	Decrypted [][]string `yaml:"decrypted"`
+	// Credentials is a command whose standard output is credential
+	// records in the neutral line format (one record a line, key=value
+	// pairs; CONTRIBUTING.md), for stores no built-in format reads.
+	Credentials []string `yaml:"credentials"`
 }
 
 // Clock says how the server's time is moved.
