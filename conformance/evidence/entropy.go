@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"regexp"
 	"strings"
 )
 
@@ -146,9 +147,51 @@ func EstimateURLEntropy(urls []string) (EntropyEstimate, error) {
 			}
 			segBits += min(h, math.Log2(d))
 		}
+		detail := fmt.Sprintf("segment %d: %d varying of %d characters, %s alphabet: %.1f bits",
+			s, len(varying), minLen, class.name, segBits)
+		if capBits, why, ok := uuidRandomBits(parts, s); ok && segBits > capBits {
+			segBits = capBits
+			detail += fmt.Sprintf(", capped at %.0f bits: %s", capBits, why)
+		}
 		est.Bits += segBits
-		est.Detail = append(est.Detail, fmt.Sprintf("segment %d: %d varying of %d characters, %s alphabet: %.1f bits",
-			s, len(varying), minLen, class.name, segBits))
+		est.Detail = append(est.Detail, detail)
 	}
 	return est, nil
+}
+
+// uuidForm matches a UUID (RFC 9562 §4), with or without hyphens; the
+// version is the first hex digit of the third group.
+var uuidForm = regexp.MustCompile(`^(?i:[0-9a-f]{8}-?[0-9a-f]{4}-?([0-9a-f])[0-9a-f]{3}-?[89ab][0-9a-f]{3}-?[0-9a-f]{12})$`)
+
+// uuidRandomBits reports the randomness a UUID version guarantees when
+// segment s of every sample is a UUID of one version. A statistical
+// estimate credits the fast-moving low digits of a time-based UUID's
+// timestamp as if they were drawn at random; the version says what is:
+// RFC 9562 §5.7 lets UUIDv7 spend rand_a (12 bits) on a sub-millisecond
+// clock or a counter (§6.2), so only rand_b's 62 bits are sure; versions 1
+// and 6 carry a 14-bit clock sequence beside the time and the node (§5.1,
+// §5.6); version 4 carries 122 random bits (§5.4). Versions 3, 5 and 8 say
+// nothing about randomness and are left to the estimate.
+func uuidRandomBits(parts [][]string, s int) (float64, string, bool) {
+	version := byte(0)
+	for _, p := range parts {
+		m := uuidForm.FindStringSubmatch(p[s])
+		if m == nil {
+			return 0, "", false
+		}
+		v := strings.ToLower(m[1])[0]
+		if version != 0 && v != version {
+			return 0, "", false
+		}
+		version = v
+	}
+	switch version {
+	case '4':
+		return 122, "UUIDv4 carries 122 random bits (RFC 9562 §5.4)", true
+	case '7':
+		return 62, "UUIDv7: a 48-bit millisecond time, and of the 74 other bits only rand_b's 62 are sure to be random (RFC 9562 §5.7, §6.2)", true
+	case '1', '6':
+		return 14, "UUIDv" + string(version) + ": time and node, only the 14-bit clock sequence may be random (RFC 9562 §5.1, §5.6)", true
+	}
+	return 0, "", false
 }

@@ -284,11 +284,42 @@ func TestEstimateURLEntropy(t *testing.T) {
 		h := hex.EncodeToString(b)
 		return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 	}
+	// uuid7 is RFC 9562 §5.7: 48 bits of Unix milliseconds, version 7,
+	// 12 bits rand_a, the variant, 62 bits rand_b; the clock advances a
+	// little between slots, as on a server handing them out.
+	uuid7 := func(i int) string {
+		b := make([]byte, 16)
+		rand.Read(b)
+		ms := uint64(1764100000000 + 3*i)
+		for j := range 6 {
+			b[j] = byte(ms >> (40 - 8*j))
+		}
+		b[6] = b[6]&0x0f | 0x70
+		b[8] = b[8]&0x3f | 0x80
+		h := hex.EncodeToString(b)
+		return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+	}
+	// uuid1 is RFC 9562 §5.1 with a fixed node and a random clock sequence.
+	uuid1 := func(i int) string {
+		b := make([]byte, 16)
+		rand.Read(b[8:10])
+		t := uint64(0x1f0c0ffee000000 + 10007*uint64(i))
+		b[0], b[1], b[2], b[3] = byte(t>>24), byte(t>>16), byte(t>>8), byte(t)
+		b[4], b[5] = byte(t>>40), byte(t>>32)
+		b[6], b[7] = byte(t>>56)&0x0f|0x10, byte(t>>48)
+		b[8] = b[8]&0x3f | 0x80
+		copy(b[10:], []byte{2, 66, 172, 17, 0, 2})
+		h := hex.EncodeToString(b)
+		return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+	}
 	tests := []struct {
 		name     string
 		urls     []string
 		min, max float64
 	}{
+		{"uuid v7: rand_b only", gen(uuid7), 40, 62},
+		{"uuid v7 without hyphens", gen(func(i int) string { return strings.ReplaceAll(uuid7(i), "-", "") }), 40, 62},
+		{"uuid v1: clock sequence only", gen(uuid1), 4, 14},
 		{"128-bit hex", gen(func(int) string { return randHex(16) }), 124, 129},
 		{"256-bit base64url", gen(func(int) string {
 			b := make([]byte, 32)
