@@ -192,7 +192,12 @@ The server raises its open-file limit to the hard limit, for many sessions.`,
 			if lerr == nil {
 				fmt.Fprintf(out, "  open-file limit: %d\n", limit)
 			}
-			<-ctx.Done()
+			select {
+			case <-ctx.Done():
+			case <-srv.Done():
+				// A listener died for good: stop loudly, not half alive.
+				return usageErr("%v", srv.Err())
+			}
 			fmt.Fprintln(out, "shutting down")
 			return nil
 		},

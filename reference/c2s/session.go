@@ -18,6 +18,7 @@ import (
 	"github.com/xdg-go/scram"
 	"mellium.im/xmpp/jid"
 
+	"github.com/xmppcheck/xmppcheck/reference/accept"
 	"github.com/xmppcheck/xmppcheck/reference/im"
 	"github.com/xmppcheck/xmppcheck/reference/scramauth"
 	"github.com/xmppcheck/xmppcheck/reference/wire"
@@ -52,6 +53,7 @@ type session struct {
 	user       string
 	res        *im.Resource
 	deadline   time.Time // negotiation deadline (until bound)
+	early      time.Time // stream header, STARTTLS and TLS deadline
 	idleSet    time.Time // when the idle read deadline was last moved
 	headerSent bool
 	attempts   int
@@ -69,7 +71,12 @@ type session struct {
 func newSession(l *Listener, conn net.Conn, ip string) *session {
 	s := &session{l: l, id: l.newID(), raw: conn, conn: conn, ip: ip}
 	s.cond = sync.NewCond(&s.mu)
-	s.deadline = time.Now().Add(l.cfg.Limits.AuthTimeout)
+	now := time.Now()
+	s.deadline = now.Add(l.cfg.Limits.AuthTimeout)
+	s.early = now.Add(l.cfg.Limits.HandshakeTimeout)
+	if s.early.After(s.deadline) {
+		s.early = s.deadline
+	}
 	s.r = wire.NewReader(deadlineReader{s}, wire.WithMaxSize(l.cfg.Limits.MaxStanzaSize), wire.WithMaxDepth(l.cfg.Limits.MaxDepth))
 	return s
 }
@@ -80,7 +87,9 @@ type deadlineReader struct{ s *session }
 
 func (d deadlineReader) Read(p []byte) (int, error) {
 	s := d.s
-	if s.res == nil {
+	if s.res == nil && !s.secure {
+		s.conn.SetReadDeadline(s.early)
+	} else if s.res == nil {
 		s.conn.SetReadDeadline(s.deadline)
 	} else if now := time.Now(); now.Sub(s.idleSet) > time.Second {
 		// The idle timeout is minutes: moving it once a second is enough.
@@ -126,7 +135,7 @@ func (s *session) run(ctx context.Context, directTLS bool) {
 }
 
 func (s *session) handshake(ctx context.Context) error {
-	s.raw.SetDeadline(s.deadline)
+	s.raw.SetDeadline(s.early)
 	tc := tls.Server(s.raw, s.l.cfg.TLS)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		s.l.cfg.Logger.Debug("TLS handshake failed", "conn", s.id, "err", safeErr(err))
@@ -502,6 +511,8 @@ func (s *session) bind(iq, b *wire.Element) (bool, error) {
 		return false, s.writeNow(e.Append(nil, wire.NSClient))
 	}
 	s.res = res
+	// Bound: the connection leaves the budget of unauthenticated ones.
+	accept.Promote(s.raw)
 	return true, nil
 }
 
