@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -44,7 +45,19 @@ var (
 	ErrAuthFailed = errors.New("wire: authentication failed")
 	// ErrNoStartTLS: the server did not offer STARTTLS.
 	ErrNoStartTLS = errors.New("wire: STARTTLS not offered")
+	// ErrTooLarge: the peer sent more than the read bound in one element
+	// (text runs, attributes and children included), stream header or
+	// whitespace run (reported with ErrProtocol).
+	ErrTooLarge = errors.New("wire: the peer sent more than the read bound")
 )
+
+// DefaultMaxElementSize is the read bound of WithMaxElementSize.
+const DefaultMaxElementSize = 1 << 20
+
+// MaxTags bounds the tags ('<') read for one top-level element: each
+// decoded child, and each level of nesting, costs memory well beyond its
+// bytes; what the suite reads (features, SASL, IQ results) needs far fewer.
+const MaxTags = 1 << 12
 
 // Option configures Dial.
 type Option func(*config)
@@ -56,6 +69,7 @@ type config struct {
 	timeout    time.Duration
 	transcript *Transcript
 	directTLS  *tls.Config
+	maxRead    int
 }
 
 // WithServerStream opens a server-to-server stream (jabber:server) with the
@@ -71,6 +85,11 @@ func WithLocalAddr(a netip.Addr) Option { return func(c *config) { c.local = a }
 // WithTimeout bounds every single read and write (default 10s) within the
 // context's deadline.
 func WithTimeout(d time.Duration) Option { return func(c *config) { c.timeout = d } }
+
+// WithMaxElementSize bounds the bytes read for one top-level element, the
+// stream header or a whitespace run (default DefaultMaxElementSize): a
+// hostile peer then ends in an error, not in unbounded memory.
+func WithMaxElementSize(n int) Option { return func(c *config) { c.maxRead = n } }
 
 // WithTranscript records the session into t.
 func WithTranscript(t *Transcript) Option { return func(c *config) { c.transcript = t } }
@@ -108,6 +127,8 @@ type Conn struct {
 	// TLSState is set once TLS is up.
 	TLSState *tls.ConnectionState
 	queue    []Element
+	nread    int // bytes read since the current top-level element began
+	ntags    int // '<' among them
 	jid      string
 	stop     func() bool
 }
@@ -115,7 +136,7 @@ type Conn struct {
 // Dial connects to addr and opens a stream to domain, reading the
 // server's stream header and features.
 func Dial(ctx context.Context, addr, domain string, opts ...Option) (*Conn, error) {
-	cfg := config{ns: NSClient, timeout: 10 * time.Second}
+	cfg := config{ns: NSClient, timeout: 10 * time.Second, maxRead: DefaultMaxElementSize}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -211,7 +232,19 @@ type recorder struct {
 }
 
 func (r recorder) Read(p []byte) (int, error) {
+	if m := r.c.cfg.maxRead; m > 0 {
+		left := m - r.c.nread
+		if left <= 0 {
+			return 0, fmt.Errorf("%w: %w: more than %d bytes in one element, header or whitespace run", ErrProtocol, ErrTooLarge, m)
+		}
+		if r.c.ntags > MaxTags {
+			return 0, fmt.Errorf("%w: %w: more than %d tags in one element", ErrProtocol, ErrTooLarge, MaxTags)
+		}
+		p = p[:min(len(p), left)]
+	}
 	n, err := r.r.Read(p)
+	r.c.nread += n
+	r.c.ntags += bytes.Count(p[:n], []byte{'<'})
 	if n > 0 {
 		r.c.cfg.transcript.Record("S", string(p[:n]))
 	}
@@ -219,6 +252,7 @@ func (r recorder) Read(p []byte) (int, error) {
 }
 
 func (c *Conn) open(ctx context.Context) error {
+	c.nread, c.ntags = 0, 0
 	c.dec = xml.NewDecoder(recorder{c, c.conn})
 	c.dec.Strict = true
 	from := ""
@@ -302,6 +336,7 @@ func (c *Conn) Next(ctx context.Context) (Element, error) {
 		c.queue = c.queue[1:]
 		return el, nil
 	}
+	c.nread, c.ntags = 0, 0
 	for {
 		tok, err := c.token(ctx)
 		if err != nil {
@@ -312,6 +347,9 @@ func (c *Conn) Next(ctx context.Context) (Element, error) {
 			var el Element
 			c.conn.SetReadDeadline(c.deadline(ctx))
 			if err := c.dec.DecodeElement(&el, &t); err != nil {
+				if errors.Is(err, ErrTooLarge) {
+					return Element{}, err
+				}
 				return Element{}, fmt.Errorf("%w: %v", ErrProtocol, c.classify(ctx, err))
 			}
 			if el.XMLName.Space == NSStream && el.XMLName.Local == "error" {

@@ -538,6 +538,9 @@ func (c *Client) readElement() (Stanza, error) {
 		if err != nil {
 			return Stanza{}, err
 		}
+		if len(el.tokens) >= MaxTokens {
+			return Stanza{}, fmt.Errorf("%w: %w: more than %d tokens in one element", ErrProtocol, ErrTooLarge, MaxTokens)
+		}
 		switch t := tok.(type) {
 		case xml.StartElement:
 			if depth == 0 {

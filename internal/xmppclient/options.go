@@ -46,6 +46,10 @@ const (
 	DefaultMaxElementSize = 1 << 20
 	// MaxDepth is the deepest element nesting the client reads.
 	MaxDepth = 256
+	// MaxTokens is the most XML tokens (start tags, end tags, text runs)
+	// one top-level element may hold: each costs memory beyond its bytes
+	// (a large roster has a few thousand).
+	MaxTokens = 1 << 17
 )
 
 // DefaultMechanisms are the SASL mechanisms tried, in order of preference,
