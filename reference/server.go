@@ -8,12 +8,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -179,6 +182,37 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		s.log.Warn("running on the TEST CLOCK: time moves only when advanced (xmppcheck admin clock advance); never use this in production")
 	default:
 		s.clock = clock.Real()
+	}
+	// A refused start changes nothing on disk: what it created goes.
+	storePath := filepath.Join(s.cfg.dataDir, store.FileName)
+	_, serr := os.Lstat(storePath)
+	storeMade := errors.Is(serr, fs.ErrNotExist)
+	defer func() {
+		if err == nil {
+			return
+		}
+		if s.keyMade {
+			os.Remove(s.cfg.keyFile)
+		}
+		if storeMade {
+			if s.store != nil {
+				s.store.Close()
+			}
+			os.Remove(storePath)
+		}
+		if s.certMade {
+			os.Remove(filepath.Join(s.cfg.dataDir, CertFile))
+			os.Remove(filepath.Join(s.cfg.dataDir, KeyFile))
+		}
+	}()
+	if storeMade {
+		// No store, but files of accounts (uploads) exist: the store was
+		// lost, and starting empty would orphan them and free every
+		// address for someone else.
+		if n := countFiles(filepath.Join(s.cfg.dataDir, "upload"), ".meta"); n > 0 {
+			return fmt.Errorf("reference: %s is missing but %s holds %d uploads of existing accounts: restore the store from a backup",
+				storePath, filepath.Join(s.cfg.dataDir, "upload"), n)
+		}
 	}
 	if s.key, s.keyMade, err = store.LoadOrCreateKey(s.cfg.keyFile, s.cfg.dataDir); err != nil {
 		return err
@@ -383,6 +417,18 @@ func (s *Server) Err() error {
 	default:
 		return nil
 	}
+}
+
+// countFiles counts the files in dir whose names end in suffix.
+func countFiles(dir, suffix string) int {
+	es, _ := os.ReadDir(dir)
+	n := 0
+	for _, e := range es {
+		if strings.HasSuffix(e.Name(), suffix) {
+			n++
+		}
+	}
+	return n
 }
 
 // orderHashes puts SHA-256 before SHA-1 (clients pick the first they know).
