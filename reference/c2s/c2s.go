@@ -15,6 +15,7 @@ import (
 	"github.com/xmppcheck/xmppcheck/reference/accept"
 	"github.com/xmppcheck/xmppcheck/reference/clock"
 	"github.com/xmppcheck/xmppcheck/reference/im"
+	"github.com/xmppcheck/xmppcheck/reference/logburst"
 	"github.com/xmppcheck/xmppcheck/reference/metrics"
 	"github.com/xmppcheck/xmppcheck/reference/ratelimit"
 	"github.com/xmppcheck/xmppcheck/reference/scramauth"
@@ -102,6 +103,7 @@ type Config struct {
 type Listener struct {
 	cfg    Config
 	cap    *ratelimit.Cap
+	burst  *logburst.Logger
 	connID atomic.Uint64
 	prefix string
 
@@ -126,6 +128,7 @@ func New(cfg Config) *Listener {
 	}
 	l := &Listener{cfg: cfg, sessions: map[*session]struct{}{}}
 	l.cap = ratelimit.NewCap(cfg.Limits.MaxConnsPerAddr)
+	l.burst = logburst.New(cfg.Logger, 0)
 	var b [2]byte
 	_, _ = randRead(b[:])
 	l.prefix = strconv.FormatUint(uint64(b[0])<<8|uint64(b[1]), 36)
@@ -174,6 +177,8 @@ func (l *Listener) handle(ctx context.Context, conn net.Conn, directTLS bool) {
 	ip := limitKey(conn.RemoteAddr())
 	if !l.cap.Acquire(ip) {
 		l.cfg.Metrics.ConnectionsRefused.WithLabelValues("per_address_cap").Inc()
+		l.burst.Warn("connections refused", "c2s per_address_cap", []any{"listener", "c2s", "reason", "per_address_cap"},
+			"listener", "c2s", "reason", "per_address_cap")
 		if !directTLS {
 			conn.SetWriteDeadline(time.Now().Add(time.Second))
 			conn.Write(refusal(l.cfg.Domain))

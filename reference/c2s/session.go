@@ -369,7 +369,7 @@ func (s *session) authenticate(ctx context.Context, auth *wire.Element) (bool, e
 	if bf := cfg.BruteForce; bf != nil {
 		if ok, wait := bf.Allow(s.ip); !ok {
 			// auth.brute-force-protection: the one log line with an address.
-			cfg.Logger.Warn("login refused: too many failed logins", "conn", s.id, "addr", s.ip, "mechanism", mech)
+			s.l.burst.Warn("login refused: too many failed logins", s.ip, []any{"addr", s.ip}, "conn", s.id, "addr", s.ip, "mechanism", mech)
 			cfg.Metrics.Auth.WithLabelValues(metricMech(mech), "refused").Inc()
 			return false, s.saslFail("not-authorized", fmt.Sprintf("too many failed logins from your address; try again in %s", wait.Round(time.Second)))
 		}
@@ -465,7 +465,8 @@ func (s *session) failedLogin(mech string) error {
 		cfg.BruteForce.Add(s.ip)
 	}
 	cfg.Metrics.Auth.WithLabelValues(metricMech(mech), "failure").Inc()
-	cfg.Logger.Warn("failed login", "conn", s.id, "addr", s.ip, "mechanism", mech)
+	// Repeats from one address within logburst's interval become one line.
+	s.l.burst.Warn("failed login", s.ip, []any{"addr", s.ip}, "conn", s.id, "addr", s.ip, "mechanism", mech)
 	return s.saslFail("not-authorized", "")
 }
 
