@@ -54,10 +54,14 @@ var (
 // DefaultMaxElementSize is the read bound of WithMaxElementSize.
 const DefaultMaxElementSize = 1 << 20
 
-// MaxTags bounds the tags ('<') read for one top-level element: each
-// decoded child, and each level of nesting, costs memory well beyond its
-// bytes; what the suite reads (features, SASL, IQ results) needs far fewer.
-const MaxTags = 1 << 12
+// MaxTags bounds the tags ('<') read for one top-level element, and
+// MaxDepth their nesting: each decoded child, and each level of nesting,
+// costs memory well beyond its bytes; what the suite reads (features, SASL,
+// IQ results) needs far fewer.
+const (
+	MaxTags  = 1 << 12
+	MaxDepth = 256
+)
 
 // Option configures Dial.
 type Option func(*config)
@@ -129,6 +133,8 @@ type Conn struct {
 	queue    []Element
 	nread    int // bytes read since the current top-level element began
 	ntags    int // '<' among them
+	depth    int // open tags among them (counted on the bytes, roughly)
+	prev     byte
 	jid      string
 	stop     func() bool
 }
@@ -237,14 +243,23 @@ func (r recorder) Read(p []byte) (int, error) {
 		if left <= 0 {
 			return 0, fmt.Errorf("%w: %w: more than %d bytes in one element, header or whitespace run", ErrProtocol, ErrTooLarge, m)
 		}
-		if r.c.ntags > MaxTags {
-			return 0, fmt.Errorf("%w: %w: more than %d tags in one element", ErrProtocol, ErrTooLarge, MaxTags)
+		if r.c.ntags > MaxTags || r.c.depth > MaxDepth+1 {
+			return 0, fmt.Errorf("%w: %w: more than %d tags or deeper than %d in one element", ErrProtocol, ErrTooLarge, MaxTags, MaxDepth)
 		}
 		p = p[:min(len(p), left)]
 	}
 	n, err := r.r.Read(p)
 	r.c.nread += n
 	r.c.ntags += bytes.Count(p[:n], []byte{'<'})
+	for _, b := range p[:n] {
+		switch {
+		case r.c.prev == '<' && b == '/', r.c.prev == '/' && b == '>':
+			r.c.depth--
+		case r.c.prev == '<' && b != '?' && b != '!':
+			r.c.depth++
+		}
+		r.c.prev = b
+	}
 	if n > 0 {
 		r.c.cfg.transcript.Record("S", string(p[:n]))
 	}
@@ -252,7 +267,7 @@ func (r recorder) Read(p []byte) (int, error) {
 }
 
 func (c *Conn) open(ctx context.Context) error {
-	c.nread, c.ntags = 0, 0
+	c.nread, c.ntags, c.depth = 0, 0, 0
 	c.dec = xml.NewDecoder(recorder{c, c.conn})
 	c.dec.Strict = true
 	from := ""

@@ -48,8 +48,8 @@ const (
 	MaxDepth = 256
 	// MaxTokens is the most XML tokens (start tags, end tags, text runs)
 	// one top-level element may hold: each costs memory beyond its bytes
-	// (a large roster has a few thousand).
-	MaxTokens = 1 << 17
+	// (a roster of 1,000 items has about 7,000).
+	MaxTokens = 1 << 15
 )
 
 // DefaultMechanisms are the SASL mechanisms tried, in order of preference,
