@@ -2,8 +2,8 @@ package chaos
 
 import (
 	"context"
-	"os"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"testing"
