@@ -20,6 +20,7 @@ import (
 
 	"github.com/xmppcheck/xmppcheck/reference/accept"
 	"github.com/xmppcheck/xmppcheck/reference/im"
+	"github.com/xmppcheck/xmppcheck/reference/redact"
 	"github.com/xmppcheck/xmppcheck/reference/scramauth"
 	"github.com/xmppcheck/xmppcheck/reference/wire"
 )
@@ -124,7 +125,7 @@ func (s *session) run(ctx context.Context, directTLS bool) {
 	}
 	if err := s.negotiate(ctx); err != nil {
 		if !errors.Is(err, errNegotiation) {
-			log.Debug("negotiation ended", "conn", s.id, "err", safeErr(err))
+			log.Debug("negotiation ended", "conn", s.id, "err", redact.Wrap(err))
 		}
 		s.raw.Close()
 		return
@@ -138,7 +139,7 @@ func (s *session) handshake(ctx context.Context) error {
 	s.raw.SetDeadline(s.early)
 	tc := tls.Server(s.raw, s.l.cfg.TLS)
 	if err := tc.HandshakeContext(ctx); err != nil {
-		s.l.cfg.Logger.Debug("TLS handshake failed", "conn", s.id, "err", safeErr(err))
+		s.l.cfg.Logger.Debug("TLS handshake failed", "conn", s.id, "err", redact.Wrap(err))
 		return err
 	}
 	s.raw.SetWriteDeadline(time.Time{})
@@ -675,16 +676,3 @@ func (s *session) finish() {
 }
 
 var _ io.Reader = deadlineReader{}
-
-// safeErr describes err for the log without the network addresses a
-// *net.OpError carries (privacy.no-client-ip).
-func safeErr(err error) string {
-	var op *net.OpError
-	for errors.As(err, &op) {
-		if op.Err == nil {
-			return op.Op
-		}
-		err = op.Err
-	}
-	return err.Error()
-}
