@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/xmppcheck/xmppcheck/reference/ratelimit"
 	"github.com/xmppcheck/xmppcheck/reference/redact"
 )
 
@@ -30,7 +31,11 @@ func WithLogger(lg *slog.Logger) Option { return func(l *Listener) { l.log = lg 
 
 // WithPerAddr caps concurrent connections per address (IPv6: per /64);
 // n <= 0 means no cap.
-func WithPerAddr(n int) Option { return func(l *Listener) { l.perAddr = n } }
+func WithPerAddr(n int) Option { return func(l *Listener) { l.cap = ratelimit.NewCap(n) } }
+
+// WithCap counts connections per address in c, which other listeners may
+// share (one cap over several ports).
+func WithCap(c *ratelimit.Cap) Option { return func(l *Listener) { l.cap = c } }
 
 // WithBudget makes every connection hold a slot of b until it is promoted
 // (Promote) or closed; connections are refused while b is full.
@@ -49,13 +54,12 @@ type Listener struct {
 	net.Listener
 	name    string
 	log     *slog.Logger
-	perAddr int
+	cap     *ratelimit.Cap
 	budget  *Budget
 	refused func(string)
 	refusal func() []byte
 
 	mu     sync.Mutex
-	n      map[string]int
 	done   chan struct{}
 	once   sync.Once
 	burst  int
@@ -66,7 +70,7 @@ type Listener struct {
 // Guard wraps ln.
 func Guard(ln net.Listener, opts ...Option) *Listener {
 	l := &Listener{Listener: ln, name: ln.Addr().Network(), log: slog.New(slog.DiscardHandler),
-		n: map[string]int{}, done: make(chan struct{})}
+		cap: ratelimit.NewCap(0), done: make(chan struct{})}
 	for _, o := range opts {
 		o(l)
 	}
@@ -149,15 +153,12 @@ func (l *Listener) Accept() (net.Conn, error) {
 func (l *Listener) admit(c net.Conn) (net.Conn, bool) {
 	key := Key(c.RemoteAddr())
 	reason := ""
-	l.mu.Lock()
-	if l.perAddr > 0 && l.n[key] >= l.perAddr {
+	if !l.cap.Acquire(key) {
 		reason = "per_address_cap"
 	} else if l.budget != nil && !l.budget.take() {
+		l.cap.Release(key)
 		reason = "preauth_budget"
-	} else {
-		l.n[key]++
 	}
-	l.mu.Unlock()
 	if reason != "" {
 		if l.refusal != nil {
 			c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
@@ -177,13 +178,6 @@ func (l *Listener) admit(c net.Conn) (net.Conn, bool) {
 	return gc, true
 }
 
-// Open returns the connections open from the address of a.
-func (l *Listener) Open(a net.Addr) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.n[Key(a)]
-}
-
 // Conn is a connection accepted by a Listener; Close returns its slots.
 type Conn struct {
 	net.Conn
@@ -198,14 +192,7 @@ func (c *Conn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(func() {
 		c.promote()
-		l := c.l
-		l.mu.Lock()
-		if l.n[c.key] <= 1 {
-			delete(l.n, c.key)
-		} else {
-			l.n[c.key]--
-		}
-		l.mu.Unlock()
+		c.l.cap.Release(c.key)
 	})
 	return err
 }
