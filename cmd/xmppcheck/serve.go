@@ -58,7 +58,8 @@ FileConfig for its keys: listeners, certificate, limits, log format).
 The server raises its open-file limit to the hard limit, for many sessions.
 Under abuse it keeps serving: every listener retries accept errors such as
 "too many open files" with backoff; each address (an IPv6 /64) may hold 100
-connections on c2s, direct TLS, HTTPS upload and metrics and 10 on s2s;
+connections on c2s and direct TLS together, 100 on HTTPS upload, 100 on
+metrics and 10 on s2s;
 unauthenticated connections share a budget of half the open-file limit, so
 that signed-in sessions and the admin socket keep their descriptors; stream
 header, STARTTLS and TLS must be done within 10 s. A listener that dies for
