@@ -160,15 +160,16 @@ func (l *Listener) admit(c net.Conn) (net.Conn, bool) {
 		reason = "preauth_budget"
 	}
 	if reason != "" {
+		// Counted before the peer can see the close.
+		if l.refused != nil {
+			l.refused(reason)
+		}
+		l.refuse.add(reason)
 		if l.refusal != nil {
 			c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
 			c.Write(l.refusal())
 		}
 		c.Close()
-		if l.refused != nil {
-			l.refused(reason)
-		}
-		l.refuse.add(reason)
 		return nil, false
 	}
 	gc := &Conn{Conn: c, l: l, key: key}
