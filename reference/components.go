@@ -26,6 +26,9 @@ func startS2S(h host.Host, addr string) (host.Component, error) {
 	if cfg.s2sStaticOnly {
 		opts = append(opts, s2s.WithStaticHostsOnly())
 	}
+	if d := cfg.limits.HandshakeTimeout; d > 0 {
+		opts = append(opts, s2s.WithHandshakeTimeout(d))
+	}
 	c, err := s2s.NewComponent(h, addr, opts...)
 	if err != nil {
 		return nil, err

@@ -30,8 +30,11 @@ import (
 //	  key: /etc/xmppcheck/privkey.pem
 //	limits:
 //	  max_stanza_size: 262144
-//	  auth_timeout: 60s
-//	  max_conns_per_addr: 100
+//	  auth_timeout: 30s
+//	  handshake_timeout: 10s      # stream header, STARTTLS, TLS
+//	  max_conns_per_addr: 100     # c2s, direct TLS, HTTPS upload, metrics
+//	  max_s2s_conns_per_addr: 10
+//	  max_preauth: 0              # 0: half the open-file limit
 //	log:
 //	  format: text   # or json
 //	  level: info    # debug, info, warn, error

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,8 +21,19 @@ type hostImpl struct{ s *Server }
 
 var _ host.Host = (*hostImpl)(nil)
 
-func (h *hostImpl) Domain() string                 { return h.s.cfg.domain }
-func (h *hostImpl) Logger() *slog.Logger           { return h.s.log }
+func (h *hostImpl) Domain() string              { return h.s.cfg.domain }
+func (h *hostImpl) Logger() *slog.Logger        { return h.s.log }
+func (h *hostImpl) Fail(what string, err error) { h.s.Fail(what, err) }
+func (h *hostImpl) Listen(name, addr string, preAuth bool) (net.Listener, error) {
+	perAddr := h.s.perAddr
+	if name == "s2s" {
+		perAddr = h.s.cfg.limits.MaxS2SConnsPerAddr
+		if perAddr == 0 {
+			perAddr = 10
+		}
+	}
+	return h.s.listen(name, addr, perAddr, preAuth)
+}
 func (h *hostImpl) Clock() clock.Clock             { return h.s.clock }
 func (h *hostImpl) Store() *store.Store            { return h.s.store }
 func (h *hostImpl) Key(purpose string) []byte      { return store.DeriveKey(h.s.key, "component "+purpose) }

@@ -16,14 +16,29 @@ type Limits struct {
 	MaxStanzaSize int `yaml:"max_stanza_size"`
 	// MaxDepth of element nesting (default 64).
 	MaxDepth int `yaml:"max_depth"`
-	// AuthTimeout: time from connection to a bound resource (default 60s).
+	// AuthTimeout: time from connection to a bound resource (default 30s).
 	AuthTimeout time.Duration `yaml:"auth_timeout"`
+	// HandshakeTimeout: time from connection to an established TLS layer
+	// on c2s and s2s: stream header, STARTTLS, TLS handshake (default 10s).
+	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`
 	// IdleTimeout: bound sessions silent this long are closed (default 30m).
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// WriteTimeout for every write (default 30s).
 	WriteTimeout time.Duration `yaml:"write_timeout"`
-	// MaxConnsPerAddr: concurrent connections per IP (default 100; -1 none).
+	// MaxConnsPerAddr: concurrent connections per IP address (an IPv6
+	// address counts by its /64) on each of c2s, direct TLS, HTTPS upload
+	// and metrics (default 100; -1 none).
 	MaxConnsPerAddr int `yaml:"max_conns_per_addr"`
+	// MaxS2SConnsPerAddr: concurrent inbound s2s connections per IP
+	// address (default 10; -1 none).
+	MaxS2SConnsPerAddr int `yaml:"max_s2s_conns_per_addr"`
+	// MaxPreAuth: connections not yet authenticated (c2s before resource
+	// binding, s2s before dialback or SASL, every HTTPS upload connection)
+	// held at once over all listeners; more are refused at accept, so that
+	// descriptors stay in reserve for authenticated sessions, the store
+	// and the admin socket (default: half the open-file limit, at least
+	// 64; -1 none).
+	MaxPreAuth int `yaml:"max_preauth"`
 	// MaxQueue: output bytes queued for a slow client before it is
 	// disconnected (default 4 MiB).
 	MaxQueue int `yaml:"max_queue"`

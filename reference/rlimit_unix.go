@@ -19,3 +19,12 @@ func RaiseFileLimit() (uint64, error) {
 	}
 	return uint64(l.Cur), nil
 }
+
+// fileLimit returns the process's soft open-file limit.
+func fileLimit() (uint64, error) {
+	var l syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
+		return 0, err
+	}
+	return uint64(l.Cur), nil
+}

@@ -8,17 +8,21 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/xmppcheck/xmppcheck/reference/accept"
 	"github.com/xmppcheck/xmppcheck/reference/c2s"
 	"github.com/xmppcheck/xmppcheck/reference/clock"
 	"github.com/xmppcheck/xmppcheck/reference/control"
@@ -26,6 +30,7 @@ import (
 	"github.com/xmppcheck/xmppcheck/reference/im"
 	"github.com/xmppcheck/xmppcheck/reference/metrics"
 	"github.com/xmppcheck/xmppcheck/reference/ratelimit"
+	"github.com/xmppcheck/xmppcheck/reference/redact"
 	"github.com/xmppcheck/xmppcheck/reference/scramauth"
 	"github.com/xmppcheck/xmppcheck/reference/store"
 	"github.com/xmppcheck/xmppcheck/spec"
@@ -78,6 +83,12 @@ type Server struct {
 	keyMade   bool
 	log       *slog.Logger
 	compactor *compactor
+	budget    *accept.Budget
+	perAddr   int
+	refused   func(string)
+	failOnce  sync.Once
+	failErr   error
+	done      chan struct{}
 }
 
 // New returns a server configured from pol. It does not touch the disk or
@@ -116,6 +127,9 @@ func New(pol *spec.Policy, opts ...Option) (*Server, error) {
 	if cfg.logger == nil {
 		cfg.logger = slog.New(slog.DiscardHandler)
 	}
+	// The one logging path: whatever logs an error, its text reaches the
+	// log without the network addresses Go's errors carry.
+	cfg.logger = slog.New(redact.Handler(cfg.logger.Handler()))
 	set, err := settingsFrom(pol)
 	if err != nil {
 		return nil, err
@@ -126,7 +140,7 @@ func New(pol *spec.Policy, opts ...Option) (*Server, error) {
 	if !slices.Contains(cfg.hashes, set.hash) {
 		cfg.hashes = append(cfg.hashes, set.hash)
 	}
-	return &Server{pol: pol, cfg: cfg, set: set, log: cfg.logger}, nil
+	return &Server{pol: pol, cfg: cfg, set: set, log: cfg.logger, done: make(chan struct{})}, nil
 }
 
 func requireLoopback(addr string) error {
@@ -169,6 +183,37 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	default:
 		s.clock = clock.Real()
 	}
+	// A refused start changes nothing on disk: what it created goes.
+	storePath := filepath.Join(s.cfg.dataDir, store.FileName)
+	_, serr := os.Lstat(storePath)
+	storeMade := errors.Is(serr, fs.ErrNotExist)
+	defer func() {
+		if err == nil {
+			return
+		}
+		if s.keyMade {
+			os.Remove(s.cfg.keyFile)
+		}
+		if storeMade {
+			if s.store != nil {
+				s.store.Close()
+			}
+			os.Remove(storePath)
+		}
+		if s.certMade {
+			os.Remove(filepath.Join(s.cfg.dataDir, CertFile))
+			os.Remove(filepath.Join(s.cfg.dataDir, KeyFile))
+		}
+	}()
+	if storeMade {
+		// No store, but files of accounts (uploads) exist: the store was
+		// lost, and starting empty would orphan them and free every
+		// address for someone else.
+		if n := countFiles(filepath.Join(s.cfg.dataDir, "upload"), ".meta"); n > 0 {
+			return fmt.Errorf("reference: %s is missing but %s holds %d uploads of existing accounts: restore the store from a backup",
+				storePath, filepath.Join(s.cfg.dataDir, "upload"), n)
+		}
+	}
 	if s.key, s.keyMade, err = store.LoadOrCreateKey(s.cfg.keyFile, s.cfg.dataDir); err != nil {
 		return err
 	}
@@ -193,6 +238,17 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	def(&lim.MaxOffline, 1000)
 	def(&lim.MaxRosterItems, 1000)
 	def(&lim.MaxVCard, 64<<10)
+	def(&lim.MaxConnsPerAddr, 100)
+	def(&lim.MaxS2SConnsPerAddr, 10)
+	if lim.MaxPreAuth == 0 {
+		lim.MaxPreAuth = 64
+		if n, err := fileLimit(); err == nil && n/2 > 64 {
+			lim.MaxPreAuth = int(min(n/2, 1<<30))
+		}
+	}
+	s.budget = accept.NewBudget(lim.MaxPreAuth)
+	s.perAddr = lim.MaxConnsPerAddr
+	s.refused = func(reason string) { s.metrics.ConnectionsRefused.WithLabelValues(reason).Inc() }
 	s.router, err = im.New(im.Config{
 		Domain: s.cfg.domain, Store: s.store, Clock: s.clock, Logger: s.log, Metrics: s.metrics,
 		MaxOffline: lim.MaxOffline, MaxRosterItems: lim.MaxRosterItems, MaxVCard: lim.MaxVCard,
@@ -219,26 +275,32 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		BruteForce: bf, Hashes: orderHashes(s.cfg.hashes), NoPlus: s.cfg.noPlus,
 		Iterations: s.set.iterations, FakeKey: store.DeriveKey(s.key, "scram fake salts v1"),
 		Limits: c2s.Limits{
-			MaxStanzaSize: lim.MaxStanzaSize, MaxDepth: lim.MaxDepth, AuthTimeout: lim.AuthTimeout,
+			MaxStanzaSize: lim.MaxStanzaSize, MaxDepth: lim.MaxDepth, AuthTimeout: lim.AuthTimeout, HandshakeTimeout: lim.HandshakeTimeout,
 			IdleTimeout: lim.IdleTimeout, WriteTimeout: lim.WriteTimeout, MaxConnsPerAddr: lim.MaxConnsPerAddr,
 			MaxQueue: lim.MaxQueue, MaxAuthAttempts: lim.MaxAuthAttempts,
 		},
 	})
 	for _, l := range []struct {
-		addr   string
-		direct bool
-		dst    *string
-	}{{*s.cfg.c2s, false, &s.addrs.C2S}, {*s.cfg.c2sTLS, true, &s.addrs.C2STLS}} {
+		addr, name string
+		direct     bool
+		dst        *string
+	}{{*s.cfg.c2s, "c2s", false, &s.addrs.C2S}, {*s.cfg.c2sTLS, "c2s_tls", true, &s.addrs.C2STLS}} {
 		if l.addr == "" {
 			continue
 		}
-		ln, err := net.Listen("tcp", l.addr)
+		// c2s keeps its own per-address cap (it answers with a stream
+		// error); the guard adds the retries and the budget.
+		ln, err := s.listen(l.name, l.addr, 0, true)
 		if err != nil {
 			return fmt.Errorf("reference: c2s listener: %w", err)
 		}
 		s.lns = append(s.lns, ln)
 		*l.dst = ln.Addr().String()
-		go s.c2s.Serve(s.ctx, ln, l.direct)
+		go func() {
+			if err := s.c2s.Serve(s.ctx, ln, l.direct); err != nil {
+				s.Fail(l.name+" listener", err)
+			}
+		}()
 	}
 	// Offline retention (offline.retention), on the server's clock.
 	maxAge := s.set.offlineMaxAge
@@ -273,19 +335,26 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		*c.dst = comp.Addr().String()
 	}
 	if s.cfg.metrics != "" {
-		ln, err := net.Listen("tcp", s.cfg.metrics)
+		ln, err := s.listen("metrics", s.cfg.metrics, s.perAddr, false)
 		if err != nil {
 			return fmt.Errorf("reference: metrics listener: %w", err)
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{}))
 		// net/http logs client addresses on errors: discard them.
-		s.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(io.Discard, "", 0)}
+		s.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+			WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute, ErrorLog: log.New(io.Discard, "", 0)}
 		s.addrs.Metrics = ln.Addr().String()
-		go s.httpSrv.Serve(ln)
+		srv := s.httpSrv
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.Fail("metrics listener", err)
+			}
+		}()
 	}
 	if *s.cfg.control != "" {
-		ctl, err := control.Listen(s.ctx, *s.cfg.control, store.DeriveKey(s.key, "admin control v1"), s.control)
+		ctl, err := control.Listen(s.ctx, *s.cfg.control, store.DeriveKey(s.key, "admin control v1"), s.control,
+			control.WithLogger(s.log), control.WithOnDeath(func(err error) { s.Fail("admin control socket", err) }))
 		if err != nil {
 			return err
 		}
@@ -299,6 +368,67 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		"metrics_port", portOf(s.addrs.Metrics), "test_clock", s.testClock != nil,
 		"tls_min", spec.TLSVersionName(s.set.c2sTLSMin))
 	return nil
+}
+
+// listen binds a guarded TCP listener (package accept): temporary accept
+// errors retried with backoff and logged once per burst, perAddr
+// connections per address at most, and with preAuth a slot of the
+// unauthenticated budget per connection until accept.Promote.
+func (s *Server) listen(name, addr string, perAddr int, preAuth bool) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	opts := []accept.Option{accept.WithName(name), accept.WithLogger(s.log), accept.WithPerAddr(perAddr), accept.WithRefused(s.refused)}
+	if preAuth {
+		opts = append(opts, accept.WithBudget(s.budget))
+	}
+	return accept.Guard(ln, opts...), nil
+}
+
+// Fail takes the server down loudly: what (a listener) died with err. It
+// logs at ERROR, closes the server, and Done is closed; Err returns the
+// cause. Only the first failure counts.
+func (s *Server) Fail(what string, err error) {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return
+	}
+	s.failOnce.Do(func() {
+		s.failErr = fmt.Errorf("reference: %s died: %w", what, redact.Wrap(err))
+		s.log.Error("the server stops: a listener died", "listener", what, "err", err)
+		go func() {
+			s.Close()
+			close(s.done)
+		}()
+	})
+}
+
+// Done is closed when the server stopped because of a failure (Fail).
+func (s *Server) Done() <-chan struct{} { return s.done }
+
+// Err returns why the server stopped by itself, or nil.
+func (s *Server) Err() error {
+	select {
+	case <-s.done:
+		return s.failErr
+	default:
+		return nil
+	}
+}
+
+// countFiles counts the files in dir whose names end in suffix.
+func countFiles(dir, suffix string) int {
+	es, _ := os.ReadDir(dir)
+	n := 0
+	for _, e := range es {
+		if strings.HasSuffix(e.Name(), suffix) {
+			n++
+		}
+	}
+	return n
 }
 
 // orderHashes puts SHA-256 before SHA-1 (clients pick the first they know).

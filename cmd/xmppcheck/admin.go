@@ -20,6 +20,7 @@ import (
 // adminEnv is what every admin subcommand needs.
 type adminEnv struct {
 	dataDir, keyFile, policyFile, domain string
+	timeout                              time.Duration
 }
 
 func newAdminCmd() *cobra.Command {
@@ -48,6 +49,7 @@ line.`,
 	pf.StringVar(&env.keyFile, "key-file", defaultKeyFile, "the server's at-rest key file")
 	pf.StringVar(&env.policyFile, "policy", "", "policy file, used when no server runs (SCRAM iteration count)")
 	pf.StringVar(&env.domain, "domain", "localhost", "XMPP domain, used when no server runs")
+	pf.DurationVar(&env.timeout, "timeout", time.Minute, "how long to wait for a running server's answer before giving up with an error")
 
 	user := &cobra.Command{Use: "user", Short: "Add, delete, list accounts and set passwords"}
 	user.AddCommand(
@@ -181,11 +183,17 @@ func (e *adminEnv) call(ctx context.Context, req control.Request) (control.Respo
 	if err != nil {
 		return control.Response{}, usageErr("%v", err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	if e.timeout <= 0 {
+		return control.Response{}, usageErr("--timeout must be positive")
+	}
+	ctx, cancel := context.WithTimeout(ctx, e.timeout)
 	defer cancel()
 	resp, err := control.Call(ctx, filepath.Join(e.dataDir, control.SocketName), store.DeriveKey(key, "admin control v1"), req)
 	if errors.Is(err, control.ErrNoServer) {
 		return resp, usageErr("no server runs on %s: start 'xmppcheck serve --data %s' first", e.dataDir, e.dataDir)
+	}
+	if errors.Is(err, control.ErrTimeout) {
+		return resp, usageErr("%v (--timeout %s)", err, e.timeout)
 	}
 	if err != nil {
 		return resp, usageErr("%v", err)

@@ -55,7 +55,17 @@ passed. Never use it in production.
 Flags override the optional --config YAML file (see the reference package's
 FileConfig for its keys: listeners, certificate, limits, log format).
 
-The server raises its open-file limit to the hard limit, for many sessions.`,
+The server raises its open-file limit to the hard limit, for many sessions.
+Under abuse it keeps serving: every listener retries accept errors such as
+"too many open files" with backoff; each address (an IPv6 /64) may hold 100
+connections on c2s and direct TLS together, 100 on HTTPS upload, 100 on
+metrics and 10 on s2s;
+unauthenticated connections share a budget of half the open-file limit, so
+that signed-in sessions and the admin socket keep their descriptors; stream
+header, STARTTLS and TLS must be done within 10 s. A listener that dies for
+good stops the server with exit status 2. It refuses to start, changing
+nothing on disk, on a damaged, truncated or empty store, on a missing key file
+beside an existing store, and on a key file that group or others can access.`,
 		Example: `  # zero-config first start on loopback
   xmppcheck serve
 
@@ -192,7 +202,12 @@ The server raises its open-file limit to the hard limit, for many sessions.`,
 			if lerr == nil {
 				fmt.Fprintf(out, "  open-file limit: %d\n", limit)
 			}
-			<-ctx.Done()
+			select {
+			case <-ctx.Done():
+			case <-srv.Done():
+				// A listener died for good: stop loudly, not half alive.
+				return usageErr("%v", srv.Err())
+			}
 			fmt.Fprintln(out, "shutting down")
 			return nil
 		},

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -47,6 +48,22 @@ var (
 	// ErrClosed: the server ended the stream (</stream:stream>, RFC 6120
 	// §4.4) or closed the TCP connection, without a stream error.
 	ErrClosed = errors.New("wire: the server closed the stream")
+	// ErrTooLarge: the peer sent more than the read bound in one element
+	// (text runs, attributes and children included), stream header or
+	// whitespace run (reported with ErrProtocol).
+	ErrTooLarge = errors.New("wire: the peer sent more than the read bound")
+)
+
+// DefaultMaxElementSize is the read bound of WithMaxElementSize.
+const DefaultMaxElementSize = 1 << 20
+
+// MaxTags bounds the tags ('<') read for one top-level element, and
+// MaxDepth their nesting: each decoded child, and each level of nesting,
+// costs memory well beyond its bytes; what the suite reads (features, SASL,
+// IQ results) needs far fewer.
+const (
+	MaxTags  = 1 << 12
+	MaxDepth = 256
 )
 
 // Option configures Dial.
@@ -59,6 +76,7 @@ type config struct {
 	timeout    time.Duration
 	transcript *Transcript
 	directTLS  *tls.Config
+	maxRead    int
 }
 
 // WithServerStream opens a server-to-server stream (jabber:server) with the
@@ -74,6 +92,11 @@ func WithLocalAddr(a netip.Addr) Option { return func(c *config) { c.local = a }
 // WithTimeout bounds every single read and write (default 10s) within the
 // context's deadline.
 func WithTimeout(d time.Duration) Option { return func(c *config) { c.timeout = d } }
+
+// WithMaxElementSize bounds the bytes read for one top-level element, the
+// stream header or a whitespace run (default DefaultMaxElementSize): a
+// hostile peer then ends in an error, not in unbounded memory.
+func WithMaxElementSize(n int) Option { return func(c *config) { c.maxRead = n } }
 
 // WithTranscript records the session into t.
 func WithTranscript(t *Transcript) Option { return func(c *config) { c.transcript = t } }
@@ -111,6 +134,10 @@ type Conn struct {
 	// TLSState is set once TLS is up.
 	TLSState *tls.ConnectionState
 	queue    []Element
+	nread    int // bytes read since the current top-level element began
+	ntags    int // '<' among them
+	depth    int // open tags among them (counted on the bytes, roughly)
+	prev     byte
 	jid      string
 	stop     func() bool
 }
@@ -118,7 +145,7 @@ type Conn struct {
 // Dial connects to addr and opens a stream to domain, reading the
 // server's stream header and features.
 func Dial(ctx context.Context, addr, domain string, opts ...Option) (*Conn, error) {
-	cfg := config{ns: NSClient, timeout: 10 * time.Second}
+	cfg := config{ns: NSClient, timeout: 10 * time.Second, maxRead: DefaultMaxElementSize}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -217,7 +244,28 @@ type recorder struct {
 }
 
 func (r recorder) Read(p []byte) (int, error) {
+	if m := r.c.cfg.maxRead; m > 0 {
+		left := m - r.c.nread
+		if left <= 0 {
+			return 0, fmt.Errorf("%w: %w: more than %d bytes in one element, header or whitespace run", ErrProtocol, ErrTooLarge, m)
+		}
+		if r.c.ntags > MaxTags || r.c.depth > MaxDepth+1 {
+			return 0, fmt.Errorf("%w: %w: more than %d tags or deeper than %d in one element", ErrProtocol, ErrTooLarge, MaxTags, MaxDepth)
+		}
+		p = p[:min(len(p), left)]
+	}
 	n, err := r.r.Read(p)
+	r.c.nread += n
+	r.c.ntags += bytes.Count(p[:n], []byte{'<'})
+	for _, b := range p[:n] {
+		switch {
+		case r.c.prev == '<' && b == '/', r.c.prev == '/' && b == '>':
+			r.c.depth--
+		case r.c.prev == '<' && b != '?' && b != '!':
+			r.c.depth++
+		}
+		r.c.prev = b
+	}
 	if n > 0 {
 		r.c.cfg.transcript.Record("S", string(p[:n]))
 	}
@@ -225,6 +273,7 @@ func (r recorder) Read(p []byte) (int, error) {
 }
 
 func (c *Conn) open(ctx context.Context) error {
+	c.nread, c.ntags, c.depth = 0, 0, 0
 	c.dec = xml.NewDecoder(recorder{c, c.conn})
 	c.dec.Strict = true
 	from := ""
@@ -308,6 +357,7 @@ func (c *Conn) Next(ctx context.Context) (Element, error) {
 		c.queue = c.queue[1:]
 		return el, nil
 	}
+	c.nread, c.ntags = 0, 0
 	for {
 		tok, err := c.token(ctx)
 		if err != nil {
@@ -318,6 +368,9 @@ func (c *Conn) Next(ctx context.Context) (Element, error) {
 			var el Element
 			c.conn.SetReadDeadline(c.deadline(ctx))
 			if err := c.dec.DecodeElement(&el, &t); err != nil {
+				if errors.Is(err, ErrTooLarge) {
+					return Element{}, err
+				}
 				return Element{}, fmt.Errorf("%w: %v", ErrProtocol, c.classify(ctx, err))
 			}
 			if el.XMLName.Space == NSStream && el.XMLName.Local == "error" {

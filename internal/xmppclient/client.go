@@ -121,7 +121,7 @@ type Client struct {
 // configured (STARTTLS by default) and returns a client that is ready to
 // register or authenticate. The server's stream features are in Features().
 func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
-	cfg := config{timeout: DefaultTimeout, idleTimeout: DefaultIdleTimeout, lang: "en"}
+	cfg := config{timeout: DefaultTimeout, idleTimeout: DefaultIdleTimeout, lang: "en", maxElement: DefaultMaxElementSize}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -266,7 +266,7 @@ func (c *Client) handshake(ctx context.Context, alpn []string) error {
 
 func (c *Client) setReader(r io.Reader) {
 	c.br = bufio.NewReaderSize(r, 4096)
-	c.rr = &recReader{br: c.br}
+	c.rr = &recReader{br: c.br, max: c.cfg.maxElement}
 }
 
 // openStream sends a stream header, reads the server's and its features
@@ -538,6 +538,9 @@ func (c *Client) readElement() (Stanza, error) {
 		if err != nil {
 			return Stanza{}, err
 		}
+		if len(el.tokens) >= MaxTokens {
+			return Stanza{}, fmt.Errorf("%w: %w: more than %d tokens in one element", ErrProtocol, ErrTooLarge, MaxTokens)
+		}
 		switch t := tok.(type) {
 		case xml.StartElement:
 			if depth == 0 {
@@ -556,6 +559,9 @@ func (c *Client) readElement() (Stanza, error) {
 				}
 			}
 			depth++
+			if depth > MaxDepth {
+				return Stanza{}, fmt.Errorf("%w: %w: elements nested deeper than %d", ErrProtocol, ErrTooLarge, MaxDepth)
+			}
 			el.tokens = append(el.tokens, t.Copy())
 		case xml.EndElement:
 			if depth == 0 {
@@ -609,13 +615,24 @@ func parseStreamError(el Stanza) error {
 }
 
 // recReader is the decoder's byte source: it records every byte the decoder
-// consumes, so that each element's raw XML is known exactly.
+// consumes, so that each element's raw XML is known exactly. It also bounds
+// them: the record is reset at every top-level element and whitespace run,
+// so more than max bytes in it is one token too large, and reading stops
+// before the decoder buffers it.
 type recReader struct {
 	br  *bufio.Reader
 	rec []byte
+	max int
+}
+
+func (r *recReader) tooLarge() error {
+	return fmt.Errorf("%w: %w: more than %d bytes in one element, attribute, text or whitespace run", ErrProtocol, ErrTooLarge, r.max)
 }
 
 func (r *recReader) ReadByte() (byte, error) {
+	if r.max > 0 && len(r.rec) >= r.max {
+		return 0, r.tooLarge()
+	}
 	b, err := r.br.ReadByte()
 	if err == nil {
 		r.rec = append(r.rec, b)
@@ -624,6 +641,15 @@ func (r *recReader) ReadByte() (byte, error) {
 }
 
 func (r *recReader) Read(p []byte) (int, error) {
+	if r.max > 0 {
+		left := r.max - len(r.rec)
+		if left <= 0 {
+			return 0, r.tooLarge()
+		}
+		if len(p) > left {
+			p = p[:left]
+		}
+	}
 	n, err := r.br.Read(p)
 	r.rec = append(r.rec, p[:n]...)
 	return n, err

@@ -35,6 +35,10 @@ var (
 	// ErrProtocol is returned when the server sent something the protocol
 	// does not allow at that point.
 	ErrProtocol = errors.New("xmppclient: protocol violation by the server")
+	// ErrTooLarge is returned (with ErrProtocol) when the server sends an
+	// element, a text run, an attribute or a whitespace run larger than
+	// WithMaxElementSize, or nests elements deeper than MaxDepth.
+	ErrTooLarge = errors.New("xmppclient: the server sent more than the read limit")
 )
 
 // SASLCondition is a SASL failure condition of RFC 6120 §6.5; its value is

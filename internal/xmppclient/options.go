@@ -40,6 +40,16 @@ func (m TLSMode) String() string {
 const (
 	DefaultTimeout     = 10 * time.Second
 	DefaultIdleTimeout = 10 * time.Minute
+	// DefaultMaxElementSize bounds what the client reads at once: one
+	// top-level element with everything in it (text runs, attributes,
+	// children), the stream header, or a whitespace run between elements.
+	DefaultMaxElementSize = 1 << 20
+	// MaxDepth is the deepest element nesting the client reads.
+	MaxDepth = 256
+	// MaxTokens is the most XML tokens (start tags, end tags, text runs)
+	// one top-level element may hold: each costs memory beyond its bytes
+	// (a roster of 1,000 items has about 7,000).
+	MaxTokens = 1 << 15
 )
 
 // DefaultMechanisms are the SASL mechanisms tried, in order of preference,
@@ -64,6 +74,7 @@ type config struct {
 	resource    string
 	scramCache  *SCRAMCache
 	lang        string
+	maxElement  int
 }
 
 // Option configures a Client (functional options).
@@ -140,3 +151,11 @@ func WithSCRAMCache(cache *SCRAMCache) Option { return func(c *config) { c.scram
 
 // WithLang sets xml:lang of the stream. Default "en".
 func WithLang(lang string) Option { return func(c *config) { c.lang = lang } }
+
+// WithMaxElementSize bounds every token the client reads, in bytes: a
+// top-level element (its text runs, attributes and children included), the
+// stream header, a whitespace run between elements (default
+// DefaultMaxElementSize, 1 MiB). A hostile server sending more ends the
+// connection with an error wrapping ErrTooLarge and ErrProtocol, so the
+// client's memory stays bounded.
+func WithMaxElementSize(n int) Option { return func(c *config) { c.maxElement = n } }

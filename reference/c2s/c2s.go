@@ -4,16 +4,18 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/xmppcheck/xmppcheck/reference/accept"
 	"github.com/xmppcheck/xmppcheck/reference/clock"
 	"github.com/xmppcheck/xmppcheck/reference/im"
+	"github.com/xmppcheck/xmppcheck/reference/logburst"
 	"github.com/xmppcheck/xmppcheck/reference/metrics"
 	"github.com/xmppcheck/xmppcheck/reference/ratelimit"
 	"github.com/xmppcheck/xmppcheck/reference/scramauth"
@@ -27,8 +29,12 @@ type Limits struct {
 	// MaxDepth is the deepest element nesting accepted (default 64).
 	MaxDepth int
 	// AuthTimeout bounds the time from connection to a bound resource
-	// (default 60s): slow or idle unauthenticated clients are dropped.
+	// (default 30s): slow or idle unauthenticated clients are dropped.
 	AuthTimeout time.Duration
+	// HandshakeTimeout bounds the time from connection to an established
+	// TLS layer: stream header, STARTTLS and the TLS handshake (default
+	// 10s), so that a slowloris holds a descriptor for seconds only.
+	HandshakeTimeout time.Duration
 	// IdleTimeout drops bound sessions that send nothing, not even a white
 	// space keepalive, for this long (default 30m).
 	IdleTimeout time.Duration
@@ -59,7 +65,8 @@ func (l Limits) WithDefaults() Limits {
 	}
 	def(&l.MaxStanzaSize, 256<<10)
 	def(&l.MaxDepth, 64)
-	defd(&l.AuthTimeout, 60*time.Second)
+	defd(&l.AuthTimeout, 30*time.Second)
+	defd(&l.HandshakeTimeout, 10*time.Second)
 	defd(&l.IdleTimeout, 30*time.Minute)
 	defd(&l.WriteTimeout, 30*time.Second)
 	def(&l.MaxConnsPerAddr, 100)
@@ -96,6 +103,7 @@ type Config struct {
 type Listener struct {
 	cfg    Config
 	cap    *ratelimit.Cap
+	burst  *logburst.Logger
 	connID atomic.Uint64
 	prefix string
 
@@ -120,6 +128,7 @@ func New(cfg Config) *Listener {
 	}
 	l := &Listener{cfg: cfg, sessions: map[*session]struct{}{}}
 	l.cap = ratelimit.NewCap(cfg.Limits.MaxConnsPerAddr)
+	l.burst = logburst.New(cfg.Logger, 0)
 	var b [2]byte
 	_, _ = randRead(b[:])
 	l.prefix = strconv.FormatUint(uint64(b[0])<<8|uint64(b[1]), 36)
@@ -141,24 +150,20 @@ func (l *Listener) Serve(ctx context.Context, ln net.Listener, directTLS bool) e
 	if directTLS {
 		name = "c2s_tls"
 	}
-	var backoff time.Duration
 	for {
+		// ln is guarded (package accept): temporary errors such as EMFILE
+		// are retried there; any error reaching here means the listener
+		// is dead.
 		conn, err := ln.Accept()
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
+			l.mu.Lock()
+			closed := l.closed
+			l.mu.Unlock()
+			if closed || errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
 				return nil
 			}
-			// Out of file descriptors and the like: wait, then retry.
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			l.cfg.Logger.Warn("accept failed", "listener", name, "err", err, "retry_in", backoff)
-			select {
-			case <-time.After(backoff):
-				continue
-			case <-ctx.Done():
-				return ctx.Err()
-			}
+			return fmt.Errorf("c2s: %s: accept: %w", name, err)
 		}
-		backoff = 0
 		l.cfg.Metrics.Connections.WithLabelValues(name).Inc()
 		l.wg.Add(1)
 		go func() {
@@ -172,6 +177,8 @@ func (l *Listener) handle(ctx context.Context, conn net.Conn, directTLS bool) {
 	ip := limitKey(conn.RemoteAddr())
 	if !l.cap.Acquire(ip) {
 		l.cfg.Metrics.ConnectionsRefused.WithLabelValues("per_address_cap").Inc()
+		l.burst.Warn("connections refused", "c2s per_address_cap", []any{"listener", "c2s", "reason", "per_address_cap"},
+			"listener", "c2s", "reason", "per_address_cap")
 		if !directTLS {
 			conn.SetWriteDeadline(time.Now().Add(time.Second))
 			conn.Write(refusal(l.cfg.Domain))
@@ -235,26 +242,9 @@ func (l *Listener) newID() string {
 }
 
 // limitKey is the address the per-address limits (connections, failed
-// logins, registrations) count by: an IPv4 address (IPv4-mapped IPv6
-// unmapped), or the /64 of an IPv6 address, since one IPv6 host usually
-// holds a whole /64. It is also what a failed-login log line shows.
-func limitKey(a net.Addr) string {
-	var ip netip.Addr
-	if ta, ok := a.(*net.TCPAddr); ok {
-		ip, _ = netip.AddrFromSlice(ta.IP)
-	} else if ap, err := netip.ParseAddrPort(a.String()); err == nil {
-		ip = ap.Addr()
-	}
-	ip = ip.Unmap()
-	if !ip.IsValid() {
-		return a.String()
-	}
-	if ip.Is6() {
-		p, _ := ip.Prefix(64)
-		return p.String()
-	}
-	return ip.String()
-}
+// logins, registrations) count by (accept.Key: an IPv4 address, or the /64
+// of an IPv6 address). It is also what a failed-login log line shows.
+func limitKey(a net.Addr) string { return accept.Key(a) }
 
 // TLSConfig returns the listener's TLS configuration (for benchmarks).
 func (l *Listener) TLSConfig() *tls.Config { return l.cfg.TLS }

@@ -18,7 +18,9 @@ import (
 	"github.com/xdg-go/scram"
 	"mellium.im/xmpp/jid"
 
+	"github.com/xmppcheck/xmppcheck/reference/accept"
 	"github.com/xmppcheck/xmppcheck/reference/im"
+	"github.com/xmppcheck/xmppcheck/reference/redact"
 	"github.com/xmppcheck/xmppcheck/reference/scramauth"
 	"github.com/xmppcheck/xmppcheck/reference/wire"
 )
@@ -52,6 +54,7 @@ type session struct {
 	user       string
 	res        *im.Resource
 	deadline   time.Time // negotiation deadline (until bound)
+	early      time.Time // stream header, STARTTLS and TLS deadline
 	idleSet    time.Time // when the idle read deadline was last moved
 	headerSent bool
 	attempts   int
@@ -69,7 +72,12 @@ type session struct {
 func newSession(l *Listener, conn net.Conn, ip string) *session {
 	s := &session{l: l, id: l.newID(), raw: conn, conn: conn, ip: ip}
 	s.cond = sync.NewCond(&s.mu)
-	s.deadline = time.Now().Add(l.cfg.Limits.AuthTimeout)
+	now := time.Now()
+	s.deadline = now.Add(l.cfg.Limits.AuthTimeout)
+	s.early = now.Add(l.cfg.Limits.HandshakeTimeout)
+	if s.early.After(s.deadline) {
+		s.early = s.deadline
+	}
 	s.r = wire.NewReader(deadlineReader{s}, wire.WithMaxSize(l.cfg.Limits.MaxStanzaSize), wire.WithMaxDepth(l.cfg.Limits.MaxDepth))
 	return s
 }
@@ -80,7 +88,9 @@ type deadlineReader struct{ s *session }
 
 func (d deadlineReader) Read(p []byte) (int, error) {
 	s := d.s
-	if s.res == nil {
+	if s.res == nil && !s.secure {
+		s.conn.SetReadDeadline(s.early)
+	} else if s.res == nil {
 		s.conn.SetReadDeadline(s.deadline)
 	} else if now := time.Now(); now.Sub(s.idleSet) > time.Second {
 		// The idle timeout is minutes: moving it once a second is enough.
@@ -115,7 +125,7 @@ func (s *session) run(ctx context.Context, directTLS bool) {
 	}
 	if err := s.negotiate(ctx); err != nil {
 		if !errors.Is(err, errNegotiation) {
-			log.Debug("negotiation ended", "conn", s.id, "err", safeErr(err))
+			log.Debug("negotiation ended", "conn", s.id, "err", redact.Wrap(err))
 		}
 		s.raw.Close()
 		return
@@ -126,10 +136,10 @@ func (s *session) run(ctx context.Context, directTLS bool) {
 }
 
 func (s *session) handshake(ctx context.Context) error {
-	s.raw.SetDeadline(s.deadline)
+	s.raw.SetDeadline(s.early)
 	tc := tls.Server(s.raw, s.l.cfg.TLS)
 	if err := tc.HandshakeContext(ctx); err != nil {
-		s.l.cfg.Logger.Debug("TLS handshake failed", "conn", s.id, "err", safeErr(err))
+		s.l.cfg.Logger.Debug("TLS handshake failed", "conn", s.id, "err", redact.Wrap(err))
 		return err
 	}
 	s.raw.SetWriteDeadline(time.Time{})
@@ -360,7 +370,7 @@ func (s *session) authenticate(ctx context.Context, auth *wire.Element) (bool, e
 	if bf := cfg.BruteForce; bf != nil {
 		if ok, wait := bf.Allow(s.ip); !ok {
 			// auth.brute-force-protection: the one log line with an address.
-			cfg.Logger.Warn("login refused: too many failed logins", "conn", s.id, "addr", s.ip, "mechanism", mech)
+			s.l.burst.Warn("login refused: too many failed logins", s.ip, []any{"addr", s.ip}, "conn", s.id, "addr", s.ip, "mechanism", mech)
 			cfg.Metrics.Auth.WithLabelValues(metricMech(mech), "refused").Inc()
 			return false, s.saslFail("not-authorized", fmt.Sprintf("too many failed logins from your address; try again in %s", wait.Round(time.Second)))
 		}
@@ -456,7 +466,8 @@ func (s *session) failedLogin(mech string) error {
 		cfg.BruteForce.Add(s.ip)
 	}
 	cfg.Metrics.Auth.WithLabelValues(metricMech(mech), "failure").Inc()
-	cfg.Logger.Warn("failed login", "conn", s.id, "addr", s.ip, "mechanism", mech)
+	// Repeats from one address within logburst's interval become one line.
+	s.l.burst.Warn("failed login", s.ip, []any{"addr", s.ip}, "conn", s.id, "addr", s.ip, "mechanism", mech)
 	return s.saslFail("not-authorized", "")
 }
 
@@ -502,6 +513,8 @@ func (s *session) bind(iq, b *wire.Element) (bool, error) {
 		return false, s.writeNow(e.Append(nil, wire.NSClient))
 	}
 	s.res = res
+	// Bound: the connection leaves the budget of unauthenticated ones.
+	accept.Promote(s.raw)
 	return true, nil
 }
 
@@ -663,16 +676,3 @@ func (s *session) finish() {
 }
 
 var _ io.Reader = deadlineReader{}
-
-// safeErr describes err for the log without the network addresses a
-// *net.OpError carries (privacy.no-client-ip).
-func safeErr(err error) string {
-	var op *net.OpError
-	for errors.As(err, &op) {
-		if op.Err == nil {
-			return op.Op
-		}
-		err = op.Err
-	}
-	return err.Error()
-}

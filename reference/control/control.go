@@ -10,10 +10,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/xmppcheck/xmppcheck/reference/accept"
 )
 
 // SocketName is the control socket's file name inside the data directory.
@@ -56,15 +60,38 @@ type Handler func(ctx context.Context, req Request) Response
 
 // Server serves the control socket.
 type Server struct {
-	key  []byte
-	h    Handler
-	ln   net.Listener
-	path string
-	wg   sync.WaitGroup
+	key    []byte
+	h      Handler
+	ln     net.Listener
+	path   string
+	wg     sync.WaitGroup
+	log    *slog.Logger
+	onDead func(error)
+	closed atomic.Bool
 }
 
+// Option configures Listen.
+type Option func(*Server)
+
+// WithLogger sets the logger (default: discard).
+func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
+
+// WithOnDeath is called when the socket stops accepting for good (an
+// accept error that is not temporary): the server should stop loudly.
+func WithOnDeath(f func(error)) Option { return func(s *Server) { s.onDead = f } }
+
+// RequestTimeout bounds the time a client has to send its request once
+// connected.
+const RequestTimeout = 10 * time.Second
+
+// CallTimeout is how long Call waits for an answer when its context has
+// no deadline.
+const CallTimeout = 30 * time.Second
+
 // Listen creates the socket at path (replacing a stale one) and serves it.
-func Listen(ctx context.Context, path string, key []byte, h Handler) (*Server, error) {
+// Temporary accept errors (EMFILE, …) are retried with backoff (package
+// accept); only a socket that really died ends serving.
+func Listen(ctx context.Context, path string, key []byte, h Handler, opts ...Option) (*Server, error) {
 	if len(path) > 100 {
 		return nil, fmt.Errorf("control: socket path %q is too long for a Unix socket", path)
 	}
@@ -83,7 +110,11 @@ func Listen(ctx context.Context, path string, key []byte, h Handler) (*Server, e
 		return nil, fmt.Errorf("control: listen: %w", err)
 	}
 	os.Chmod(path, 0o600)
-	s := &Server{key: key, h: h, ln: ln, path: path}
+	s := &Server{key: key, h: h, path: path, log: slog.New(slog.DiscardHandler)}
+	for _, o := range opts {
+		o(s)
+	}
+	s.ln = accept.Guard(ln, accept.WithName("admin"), accept.WithLogger(s.log))
 	s.wg.Add(1)
 	go s.serve(ctx)
 	return s, nil
@@ -94,6 +125,7 @@ func (s *Server) Path() string { return s.path }
 
 // Close stops serving and removes the socket.
 func (s *Server) Close() error {
+	s.closed.Store(true)
 	err := s.ln.Close()
 	s.wg.Wait()
 	os.Remove(s.path)
@@ -105,6 +137,9 @@ func (s *Server) serve(ctx context.Context) {
 	for {
 		c, err := s.ln.Accept()
 		if err != nil {
+			if !s.closed.Load() && !errors.Is(err, net.ErrClosed) && ctx.Err() == nil && s.onDead != nil {
+				s.onDead(fmt.Errorf("control: accept: %w", err))
+			}
 			return
 		}
 		s.wg.Add(1)
@@ -117,7 +152,9 @@ func (s *Server) serve(ctx context.Context) {
 
 func (s *Server) handle(ctx context.Context, c net.Conn) {
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Minute))
+	// The request must come at once; the answer may take longer (a dump
+	// of a large store).
+	c.SetDeadline(time.Now().Add(RequestTimeout))
 	nonce := make([]byte, 32)
 	rand.Read(nonce)
 	enc := json.NewEncoder(c)
@@ -139,7 +176,9 @@ func (s *Server) handle(ctx context.Context, c net.Conn) {
 		enc.Encode(Response{Error: "not authorised: the key file does not match this server's"})
 		return
 	}
-	enc.Encode(s.h(ctx, req))
+	resp := s.h(ctx, req)
+	c.SetDeadline(time.Now().Add(RequestTimeout))
+	enc.Encode(resp)
 }
 
 // Sign returns HMAC-SHA-256(key, nonce).
@@ -152,6 +191,10 @@ func Sign(key, nonce []byte) []byte {
 // ErrNoServer is returned by Call when no server listens on the socket.
 var ErrNoServer = errors.New("control: no server is running on this data directory")
 
+// ErrTimeout is returned by Call when the server accepted the connection
+// but did not answer in time.
+var ErrTimeout = errors.New("control: the server did not answer in time")
+
 // Call sends one request to the server at path.
 func Call(ctx context.Context, path string, key []byte, req Request) (Response, error) {
 	var d net.Dialer
@@ -160,15 +203,25 @@ func Call(ctx context.Context, path string, key []byte, req Request) (Response, 
 		return Response{}, fmt.Errorf("%w (%v)", ErrNoServer, err)
 	}
 	defer c.Close()
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		deadline = time.Now().Add(5 * time.Minute)
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, CallTimeout)
+		defer cancel()
 	}
+	deadline, _ := ctx.Deadline()
 	c.SetDeadline(deadline)
+	wait := time.Until(deadline).Round(time.Second)
+	timedOut := func(what string, err error) error {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return fmt.Errorf("%w: no %s within %s (the server is overloaded or stuck; see its log)", ErrTimeout, what, wait)
+		}
+		return fmt.Errorf("control: no %s: %v", what, err)
+	}
 	sc := bufio.NewScanner(c)
 	sc.Buffer(make([]byte, 4096), 1<<30)
 	if !sc.Scan() {
-		return Response{}, fmt.Errorf("control: no greeting: %v", sc.Err())
+		return Response{}, timedOut("greeting", sc.Err())
 	}
 	var hello struct{ Nonce string }
 	if err := json.Unmarshal(sc.Bytes(), &hello); err != nil {
@@ -183,7 +236,7 @@ func Call(ctx context.Context, path string, key []byte, req Request) (Response, 
 		return Response{}, fmt.Errorf("control: send: %w", err)
 	}
 	if !sc.Scan() {
-		return Response{}, fmt.Errorf("control: no answer: %v", sc.Err())
+		return Response{}, timedOut("answer", sc.Err())
 	}
 	var resp Response
 	if err := json.Unmarshal(sc.Bytes(), &resp); err != nil {

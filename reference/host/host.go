@@ -185,6 +185,18 @@ type Host interface {
 	// (XEP-0077 <remove/> or admin delete), after the store deleted its own
 	// records and before the address becomes free again.
 	OnAccountRemoved(f func(ctx context.Context, user string) error)
+
+	// Listen binds a TCP listener for the component, guarded as every
+	// listener of the server is (package accept): temporary accept errors
+	// (EMFILE, …) retried with backoff, the per-address connection cap
+	// (Limits.MaxConnsPerAddr) and, when preAuth is true, the server's
+	// budget of unauthenticated connections (release a connection's slot
+	// with accept.Promote once its peer authenticated).
+	Listen(name, addr string, preAuth bool) (net.Listener, error)
+	// Fail takes the server down loudly: a listener died (its accept
+	// returned an error that is not temporary). The server logs it at
+	// ERROR, closes, and `xmppcheck serve` exits non-zero.
+	Fail(what string, err error)
 }
 
 // Component is an extension the server starts with itself (s2s, upload).

@@ -57,14 +57,20 @@ func (c *Component) Server() *Server { return c.srv }
 
 // Start binds the s2s listener and becomes the server's remote router.
 func (c *Component) Start(ctx context.Context) error {
-	ln, err := net.Listen("tcp", c.addr)
+	// Guarded by the server: EMFILE retried, per-address cap, and a slot of
+	// the unauthenticated budget until the peer authenticates.
+	ln, err := c.h.Listen("s2s", c.addr, true)
 	if err != nil {
 		return fmt.Errorf("s2s: listen: %w", err)
 	}
 	c.mu.Lock()
 	c.ln = ln
 	c.mu.Unlock()
-	go c.srv.Serve(ln)
+	go func() {
+		if err := c.srv.Serve(ln); err != nil {
+			c.h.Fail("s2s listener", err)
+		}
+	}()
 	c.h.SetRemote(c)
 	c.h.Logger().Info("s2s started", "domain", c.h.Domain(), "port", ln.Addr().(*net.TCPAddr).Port)
 	return nil

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/xmppcheck/xmppcheck/reference/accept"
+	"github.com/xmppcheck/xmppcheck/reference/redact"
 	"github.com/xmppcheck/xmppcheck/reference/wire"
 )
 
@@ -102,7 +104,10 @@ func (ic *inConn) serve(ctx context.Context) {
 		ic.conn.Close()
 		ic.wg.Wait() // dialback verifications in flight
 	}()
-	ic.conn.SetReadDeadline(time.Now().Add(ic.s.cfg.ioTimeout))
+	// Stream header, STARTTLS and the TLS handshake within seconds: a
+	// slowloris holds a descriptor no longer.
+	early := time.Now().Add(ic.s.cfg.handshakeTimeout)
+	ic.conn.SetReadDeadline(early)
 
 	sr := newWireStream(ic.conn, ic.s.cfg.maxElement)
 	from, to, err := sr.header()
@@ -144,12 +149,12 @@ func (ic *inConn) serve(ctx context.Context) {
 		// (dialback).
 		ClientAuth: tls.RequestClientCert,
 	})
-	hctx, cancel := context.WithTimeout(ctx, ic.s.cfg.ioTimeout)
+	hctx, cancel := context.WithDeadline(ctx, early)
 	err = tc.HandshakeContext(hctx)
 	cancel()
 	if err != nil {
 		// A peer below the policy's floor ends here.
-		ic.log.Info("s2s: inbound TLS handshake refused", "err", redact(err))
+		ic.log.Info("s2s: inbound TLS handshake refused", "err", redact.Wrap(err))
 		return
 	}
 	cs := tc.ConnectionState()
@@ -278,6 +283,7 @@ func (ic *inConn) external(el *element, cs tls.ConnectionState, from string) (bo
 	}
 	ic.mu.Lock()
 	ic.authed[strings.ToLower(domain)] = true
+	accept.Promote(ic.conn)
 	ic.mu.Unlock()
 	ic.log.Info("s2s: inbound stream authenticated", "remote", domain, "method", "SASL EXTERNAL")
 	return true, nil
@@ -320,11 +326,12 @@ func (ic *inConn) dialbackResult(ctx context.Context, el *element, id string) {
 		valid, err := ic.s.verify(ctx, to, strings.ToLower(from), id, key)
 		switch {
 		case err != nil:
-			ic.log.Info("s2s: dialback verification failed", "remote", from, "err", redact(err))
+			ic.log.Info("s2s: dialback verification failed", "remote", from, "err", redact.Wrap(err))
 			answer("error", "<error type='cancel'><remote-server-not-found xmlns='"+NSStanzas+"'/></error>")
 		case valid:
 			ic.mu.Lock()
 			ic.authed[strings.ToLower(from)] = true
+			accept.Promote(ic.conn)
 			ic.mu.Unlock()
 			ic.log.Info("s2s: inbound stream authenticated", "remote", from, "method", "dialback")
 			answer("valid", "")

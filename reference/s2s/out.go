@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"mellium.im/xmpp/stanza"
+
+	"github.com/xmppcheck/xmppcheck/reference/redact"
 )
 
 // outConn is the outbound stream to one remote domain: it dials, secures and
@@ -318,7 +320,7 @@ func (o *outConn) fail(err error, wasAuthed bool) {
 	o.mu.Unlock()
 	o.s.dropOut(o)
 	if err != nil && !errors.Is(err, ErrClosed) {
-		o.log.Warn("s2s: outbound stream failed", "err", redact(err), "queued", len(queue))
+		o.log.Warn("s2s: outbound stream failed", "err", redact.Wrap(err), "queued", len(queue))
 	}
 	verr := err
 	if verr == nil {
@@ -354,7 +356,7 @@ func (o *outConn) fail(err error, wasAuthed bool) {
 	}
 	text := "cannot reach " + o.domain
 	if err != nil {
-		text += ": " + redact(err)
+		text += ": " + redact.Err(err)
 	}
 	o.s.bounce(queue, cond, text)
 }

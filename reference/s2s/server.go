@@ -12,12 +12,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/xmppcheck/xmppcheck/reference/accept"
 	"github.com/xmppcheck/xmppcheck/spec"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
@@ -42,31 +42,39 @@ const (
 	DefaultQueueLimit   = 10000
 	DefaultMaxElement   = 1 << 20
 	DefaultMaxInbound   = 1000
-	defaultPort         = "5269"
+	// DefaultMaxInboundPerAddr caps inbound streams from one address (an
+	// IPv6 address counts by its /64).
+	DefaultMaxInboundPerAddr = 10
+	// DefaultHandshakeTimeout bounds an inbound connection's stream header,
+	// STARTTLS and TLS handshake.
+	DefaultHandshakeTimeout = 10 * time.Second
+	defaultPort             = "5269"
 )
 
 // Option configures a Server.
 type Option func(*config)
 
 type config struct {
-	certs        []tls.Certificate
-	roots        *x509.CertPool
-	minTLS       uint16
-	maxTLS       uint16 // tests: a peer stuck on an old version
-	hosts        map[string]string
-	staticOnly   bool
-	resolver     Resolver
-	secret       []byte
-	deliver      DeliverFunc
-	logger       *slog.Logger
-	setupTimeout time.Duration
-	idleTimeout  time.Duration
-	ioTimeout    time.Duration
-	queueLimit   int
-	maxElement   int
-	maxInbound   int
-	local        []string
-	dialer       func(ctx context.Context, addr string) (net.Conn, error)
+	certs            []tls.Certificate
+	roots            *x509.CertPool
+	minTLS           uint16
+	maxTLS           uint16 // tests: a peer stuck on an old version
+	hosts            map[string]string
+	staticOnly       bool
+	resolver         Resolver
+	secret           []byte
+	deliver          DeliverFunc
+	logger           *slog.Logger
+	setupTimeout     time.Duration
+	idleTimeout      time.Duration
+	ioTimeout        time.Duration
+	queueLimit       int
+	maxElement       int
+	maxInbound       int
+	perAddr          int
+	handshakeTimeout time.Duration
+	local            []string
+	dialer           func(ctx context.Context, addr string) (net.Conn, error)
 }
 
 // WithCertificates sets the certificates the server presents, as a TLS
@@ -139,6 +147,15 @@ func WithQueueLimit(n int) Option { return func(c *config) { c.queueLimit = n } 
 // connections are closed at once.
 func WithMaxInbound(n int) Option { return func(c *config) { c.maxInbound = n } }
 
+// WithMaxInboundPerAddr bounds the inbound streams from one address (an
+// IPv6 address counts by its /64) in Serve (default 10; negative: none), so
+// that one address cannot take every inbound slot from real peers.
+func WithMaxInboundPerAddr(n int) Option { return func(c *config) { c.perAddr = n } }
+
+// WithHandshakeTimeout bounds an inbound connection's stream header,
+// STARTTLS and TLS handshake (default 10s).
+func WithHandshakeTimeout(d time.Duration) Option { return func(c *config) { c.handshakeTimeout = d } }
+
 // WithLocalDomains adds domains served besides the main one (e.g. the
 // upload service's), to which remote servers may address stanzas.
 func WithLocalDomains(d ...string) Option { return func(c *config) { c.local = append(c.local, d...) } }
@@ -183,14 +200,15 @@ type Server struct {
 	domain string
 	cfg    config
 
-	mu     sync.Mutex
-	out    map[string]*outConn
-	in     map[*inConn]struct{}
-	lns    []net.Listener
-	closed bool
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	mu          sync.Mutex
+	out         map[string]*outConn
+	in          map[*inConn]struct{}
+	lns         []net.Listener
+	closed      bool
+	ctx         context.Context
+	refusedFull fullRefusals
+	cancel      context.CancelFunc
+	wg          sync.WaitGroup
 }
 
 // New makes a Server for domain.
@@ -202,6 +220,7 @@ func New(domain string, opts ...Option) (*Server, error) {
 	cfg := config{
 		minTLS: tls.VersionTLS12, setupTimeout: DefaultSetupTimeout, idleTimeout: DefaultIdleTimeout,
 		ioTimeout: DefaultIOTimeout, queueLimit: DefaultQueueLimit, maxElement: DefaultMaxElement, maxInbound: DefaultMaxInbound,
+		perAddr: DefaultMaxInboundPerAddr, handshakeTimeout: DefaultHandshakeTimeout,
 		logger: slog.New(slog.DiscardHandler), resolver: net.DefaultResolver,
 	}
 	for _, o := range opts {
@@ -225,7 +244,9 @@ func New(domain string, opts ...Option) (*Server, error) {
 		cfg.dialer = func(ctx context.Context, addr string) (net.Conn, error) { return nd.DialContext(ctx, "tcp", addr) }
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{domain: d.Domainpart(), cfg: cfg, out: map[string]*outConn{}, in: map[*inConn]struct{}{}, ctx: ctx, cancel: cancel}, nil
+	srv := &Server{domain: d.Domainpart(), cfg: cfg, out: map[string]*outConn{}, in: map[*inConn]struct{}{}, ctx: ctx, cancel: cancel}
+	srv.refusedFull.s = srv
+	return srv, nil
 }
 
 // Domain is the local domain.
@@ -247,7 +268,11 @@ func (s *Server) isLocal(domain string) bool {
 	return false
 }
 
-// Serve accepts inbound server connections on ln until Close.
+// Serve accepts inbound server connections on ln until Close. Unless ln
+// is already guarded (package accept, as the reference server's are), it
+// is wrapped: temporary accept errors such as EMFILE are retried with
+// backoff and logged once per burst, and connections over the per-address
+// cap are refused. An error is returned only when the listener died.
 func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
 	if s.closed {
@@ -257,19 +282,17 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.lns = append(s.lns, ln)
 	s.mu.Unlock()
+	if _, ok := ln.(*accept.Listener); !ok {
+		ln = accept.Guard(ln, accept.WithName("s2s"), accept.WithLogger(s.cfg.logger), accept.WithPerAddr(s.cfg.perAddr))
+	}
 	for {
 		c, err := ln.Accept()
 		if err != nil {
 			s.mu.Lock()
 			closed := s.closed
 			s.mu.Unlock()
-			if closed {
+			if closed || errors.Is(err, net.ErrClosed) {
 				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(50 * time.Millisecond)
-				continue
 			}
 			return fmt.Errorf("s2s: accept: %w", err)
 		}
@@ -282,7 +305,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		if len(s.in) >= s.cfg.maxInbound {
 			s.mu.Unlock()
-			s.cfg.logger.Warn("s2s: inbound stream refused: too many open", "max", s.cfg.maxInbound)
+			s.refusedFull.add()
 			c.Close()
 			continue
 		}
@@ -297,6 +320,33 @@ func (s *Server) Serve(ln net.Listener) error {
 			s.mu.Unlock()
 		}()
 	}
+}
+
+// fullRefusals logs inbound streams refused because maxInbound are open,
+// at most once per interval with the count.
+type fullRefusals struct {
+	s     *Server
+	mu    sync.Mutex
+	n     int
+	timer *time.Timer
+}
+
+func (f *fullRefusals) add() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.timer == nil {
+		f.s.cfg.logger.Warn("s2s: inbound streams refused: too many open", "max", f.s.cfg.maxInbound, "count", 1)
+		f.timer = time.AfterFunc(accept.RefusalInterval, func() {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if f.n > 0 {
+				f.s.cfg.logger.Warn("s2s: inbound streams refused: too many open", "max", f.s.cfg.maxInbound, "count", f.n, "in_last", accept.RefusalInterval)
+			}
+			f.n, f.timer = 0, nil
+		})
+		return
+	}
+	f.n++
 }
 
 // Send routes st to its remote domain. It returns at once: the stanza is
@@ -465,19 +515,6 @@ func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return Stats{Outbound: len(s.out), Inbound: len(s.in)}
-}
-
-// addrPattern matches IP addresses with or without a port.
-var addrPattern = regexp.MustCompile(`\[?[0-9A-Fa-f:.]*[0-9A-Fa-f]\]?:\d+|\b\d{1,3}(\.\d{1,3}){3}\b|\b[0-9A-Fa-f]{0,4}(:[0-9A-Fa-f]{0,4}){2,7}\b`)
-
-// redact formats err without the network addresses net errors carry: the
-// server's logs must hold no address (privacy.no-client-ip scans them), and
-// domains name peers well enough.
-func redact(err error) string {
-	if err == nil {
-		return ""
-	}
-	return addrPattern.ReplaceAllString(err.Error(), "[address]")
 }
 
 func newID() string {

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"mellium.im/xmpp/stanza"
+
+	"github.com/xmppcheck/xmppcheck/reference/redact"
 )
 
 func TestParseStanza(t *testing.T) {
@@ -107,21 +109,21 @@ func TestRedact(t *testing.T) {
 		"dial tcp [::1]:5269: connect: connection refused",
 		"dial tcp 10.1.2.3:5269: timeout",
 	} {
-		got := redact(errorString(in))
+		got := redact.Err(errorString(in))
 		if strings.ContainsAny(got, "0123456789") && strings.Contains(got, ".") && strings.Contains(got, "127.0") {
-			t.Errorf("redact(%q) = %q", in, got)
+			t.Errorf("redact.Err(%q) = %q", in, got)
 		}
 		if !strings.Contains(got, "[address]") {
-			t.Errorf("redact(%q) = %q: nothing redacted", in, got)
+			t.Errorf("redact.Err(%q) = %q: nothing redacted", in, got)
 		}
 		for _, a := range []string{"127.0.0.1", "::1", "10.1.2.3"} {
 			if strings.Contains(got, a) {
-				t.Errorf("redact(%q) = %q keeps %s", in, got, a)
+				t.Errorf("redact.Err(%q) = %q keeps %s", in, got, a)
 			}
 		}
 	}
 	// Positive control: domains and words stay.
-	if got := redact(errorString("no route to b.test")); got != "no route to b.test" {
+	if got := redact.Err(errorString("no route to b.test")); got != "no route to b.test" {
 		t.Errorf("redact changed %q", got)
 	}
 }

@@ -123,6 +123,9 @@ func (s *Store) Dump(w io.Writer) error {
 				if v == nil { // nested bucket: none are used
 					return nil
 				}
+				if bytes.Equal(name, bMeta) && bytes.Equal(k, keyIDName) {
+					return nil // an HMAC identifying the key, not a sealed record
+				}
 				r := DumpRecord{Bucket: string(name), Key: hex.EncodeToString(k)}
 				p, err := s.open(name, k, v)
 				if err != nil {

@@ -7,9 +7,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 )
 
@@ -19,6 +21,15 @@ const KeySize = 32
 // ErrKeyInDataDir is returned when the key file would sit inside the data
 // directory, next to the data it protects.
 var ErrKeyInDataDir = errors.New("store: the key file must not be inside the data directory")
+
+// ErrKeyMissing is returned when the key file does not exist but a store
+// does: a new key would not open it, and a stray key could later be taken
+// for the real one.
+var ErrKeyMissing = errors.New("store: the key file does not exist, but the data directory holds a store")
+
+// ErrKeyPermissions is returned for a key file that its group or others
+// may read or write (as ssh refuses such private keys).
+var ErrKeyPermissions = errors.New("store: the key file is accessible to group or others")
 
 // LoadOrCreateKey reads the master key from path, or creates a new random
 // key there (mode 0600, parent directories 0700) when the file does not
@@ -32,16 +43,18 @@ func LoadOrCreateKey(path, dataDir string) (key []byte, created bool, err error)
 	if inside {
 		return nil, false, fmt.Errorf("%w: %s is inside %s", ErrKeyInDataDir, path, dataDir)
 	}
-	b, err := os.ReadFile(path)
+	key, err = ReadKey(path)
 	if err == nil {
-		key, err := parseKey(b)
-		if err != nil {
-			return nil, false, fmt.Errorf("store: key file %s: %w", path, err)
-		}
 		return key, false, nil
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
-		return nil, false, fmt.Errorf("store: read key: %w", err)
+		return nil, false, err
+	}
+	// Never a new key beside an existing store (even an empty or damaged
+	// one): it cannot open it.
+	if _, serr := os.Lstat(filepath.Join(dataDir, FileName)); serr == nil {
+		return nil, false, fmt.Errorf("%w: %s is missing and %s exists; give the key file this store was created with (--key-file)",
+			ErrKeyMissing, path, filepath.Join(dataDir, FileName))
 	}
 	key = make([]byte, KeySize)
 	if _, err := rand.Read(key); err != nil {
@@ -68,9 +81,19 @@ func LoadOrCreateKey(path, dataDir string) (key []byte, created bool, err error)
 	return key, true, nil
 }
 
-// ReadKey reads an existing key file (it never creates one).
+// ReadKey reads an existing key file (it never creates one). A key file
+// with any group or other permission bit is refused.
 func ReadKey(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("store: read key: %w", err)
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("%w: %s has mode %04o; run 'chmod 600 %s' (and consider the key exposed if others could read it)",
+			ErrKeyPermissions, path, fi.Mode().Perm(), path)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 4096))
 	if err != nil {
 		return nil, fmt.Errorf("store: read key: %w", err)
 	}

@@ -101,9 +101,17 @@ func Open(dataDir string, key []byte, opts ...Option) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{path: filepath.Join(dataDir, FileName), aead: aead, macKey: DeriveKey(key, "store index v1")}
-	db, err := bolt.Open(s.path, 0o600, &bolt.Options{Timeout: cfg.timeout, ReadOnly: cfg.readOnly})
+	// Size and meta pages first: bbolt maps the file and a truncated one
+	// would crash the process with SIGBUS.
+	if _, err := checkFile(s.path); err != nil {
+		return nil, err
+	}
+	db, err := openBolt(s.path, &bolt.Options{Timeout: cfg.timeout, ReadOnly: cfg.readOnly})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, ErrLocked
+	}
+	if errors.Is(err, bolterrors.ErrInvalid) || errors.Is(err, bolterrors.ErrChecksum) || errors.Is(err, bolterrors.ErrVersionMismatch) {
+		return nil, fmt.Errorf("%w: %s: %v", ErrDamaged, s.path, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: open: %w", err)
@@ -116,7 +124,40 @@ func Open(dataDir string, key []byte, opts ...Option) (*Store, error) {
 	return s, nil
 }
 
+// openBolt is bolt.Open with its panics (on pages it cannot make sense
+// of) turned into ErrDamaged.
+func openBolt(path string, o *bolt.Options) (db *bolt.DB, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			db, err = nil, fmt.Errorf("%w: %s: %v", ErrDamaged, path, r)
+		}
+	}()
+	return bolt.Open(path, 0o600, o)
+}
+
+// consistent runs bbolt's consistency check over every page (linear in
+// the file's size, at open only): junk in the file is damage, never
+// mistaken for a wrong key.
+func (s *Store) consistent() (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %s: %v; restore it from a backup", ErrDamaged, s.path, r)
+		}
+	}()
+	return s.db.View(func(tx *bolt.Tx) error {
+		for e := range tx.Check() {
+			if e != nil {
+				err = fmt.Errorf("%w: %s: %v; restore it from a backup", ErrDamaged, s.path, e)
+			}
+		}
+		return err
+	})
+}
+
 func (s *Store) init(readOnly bool) error {
+	if err := s.consistent(); err != nil {
+		return err
+	}
 	if readOnly {
 		return s.db.View(func(tx *bolt.Tx) error { return s.checkKey(tx, false) })
 	}
@@ -130,21 +171,49 @@ func (s *Store) init(readOnly bool) error {
 	})
 }
 
-func (s *Store) checkKey(tx *bolt.Tx, create bool) error {
+// keyIDName is the meta record holding the key's identifier, an HMAC
+// under a key derived from the master key: it tells a wrong key (another
+// identifier) from a damaged check record (the same identifier).
+var keyIDName = []byte("keyid")
+
+func (s *Store) checkKey(tx *bolt.Tx, create bool) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %s: %v", ErrDamaged, s.path, r)
+		}
+	}()
 	m := tx.Bucket(bMeta)
 	if m == nil {
 		return fmt.Errorf("store: %s is not an xmppcheck reference store", s.path)
 	}
+	id := s.Index("at-rest key id v1")
+	kid := m.Get(keyIDName)
 	v := m.Get([]byte("check"))
 	if v == nil {
 		if !create {
 			return fmt.Errorf("store: %s is not initialised", s.path)
 		}
+		if kid != nil || tx.Bucket(bUsers).Stats().KeyN > 0 {
+			return fmt.Errorf("%w: %s has records but no check record", ErrDamaged, s.path)
+		}
+		if err := m.Put(keyIDName, id); err != nil {
+			return err
+		}
 		return m.Put([]byte("check"), s.seal(bMeta, []byte("check"), []byte(checkText)))
+	}
+	if kid != nil && !hmac.Equal(kid, id) {
+		return ErrWrongKey
 	}
 	p, err := s.open(bMeta, []byte("check"), v)
 	if err != nil || string(p) != checkText {
+		if kid != nil {
+			return fmt.Errorf("%w: %s: the check record does not open although the key is this store's", ErrDamaged, s.path)
+		}
 		return ErrWrongKey
+	}
+	if kid == nil && create {
+		// A store written before key ids: record it now.
+		return m.Put(keyIDName, id)
 	}
 	return nil
 }

@@ -105,7 +105,10 @@ func (c *Component) JID() string { return c.jid }
 // Start binds the HTTPS listener and registers the slot service, its
 // disco entries, the purge job and the account-removal hook.
 func (c *Component) Start(ctx context.Context) error {
-	ln, err := net.Listen("tcp", c.addr)
+	// Guarded by the server: EMFILE retried, per-address cap, and every
+	// connection counts in the unauthenticated budget (a slot URL is a
+	// capability, not a login).
+	ln, err := c.h.Listen("http", c.addr, true)
 	if err != nil {
 		return fmt.Errorf("upload: listen: %w", err)
 	}
@@ -125,7 +128,11 @@ func (c *Component) Start(ctx context.Context) error {
 	c.mu.Lock()
 	c.ln, c.srv = ln, srv
 	c.mu.Unlock()
-	go srv.Serve(tls.NewListener(ln, tc))
+	go func() {
+		if err := srv.Serve(tls.NewListener(ln, tc)); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			c.h.Fail("upload listener", err)
+		}
+	}()
 
 	h := c.h
 	h.AddService(c.jid)

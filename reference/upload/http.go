@@ -1,20 +1,19 @@
 package upload
 
 import (
-	"bytes"
 	"crypto/tls"
 	"errors"
 	"io"
-	"log"
 	"log/slog"
 	"mime"
 	"net/http"
 	"net/url"
 	"os"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/xmppcheck/xmppcheck/reference/redact"
 )
 
 // pathPrefix starts every slot URL's path: /upload/<id>/<filename>.
@@ -172,7 +171,7 @@ func (s *Service) put(w http.ResponseWriter, r *http.Request, e *entry) {
 		}
 		s.mu.Unlock()
 		os.Remove(s.dataPath(e.key) + ".tmp")
-		s.cfg.logger.Info("upload: upload refused", "err", err)
+		s.cfg.logger.Info("upload: upload refused", "err", redact.Wrap(err))
 		if errors.Is(err, errTooMuch) {
 			fail(w, http.StatusRequestEntityTooLarge)
 		} else {
@@ -293,16 +292,6 @@ func NewHTTPServer(h http.Handler, tlsConf *tls.Config, logger *slog.Logger) *ht
 		ReadTimeout:  30 * time.Minute,
 		WriteTimeout: 30 * time.Minute,
 		IdleTimeout:  2 * time.Minute,
-		ErrorLog:     log.New(redactingWriter{logger}, "", 0),
+		ErrorLog:     redact.Writer(logger, slog.LevelWarn, "upload: http: "),
 	}
-}
-
-var addrPattern = regexp.MustCompile(`\[?[0-9A-Fa-f:.]*[0-9A-Fa-f]\]?:\d+|\b\d{1,3}(\.\d{1,3}){3}\b|\b[0-9A-Fa-f]{0,4}(:[0-9A-Fa-f]{0,4}){2,7}\b`)
-
-type redactingWriter struct{ l *slog.Logger }
-
-func (rw redactingWriter) Write(p []byte) (int, error) {
-	msg := addrPattern.ReplaceAll(bytes.TrimSpace(p), []byte("[address redacted]"))
-	rw.l.Warn("upload: http: " + string(msg))
-	return len(p), nil
 }

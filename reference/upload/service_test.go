@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -17,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xmppcheck/xmppcheck/reference/redact"
 	"github.com/xmppcheck/xmppcheck/spec"
 )
 
@@ -513,7 +515,7 @@ func TestTLSFloor(t *testing.T) {
 func TestRedactingWriter(t *testing.T) {
 	var buf bytes.Buffer
 	l := slogText(&buf)
-	w := redactingWriter{l}
+	w := redact.Writer(l, slog.LevelWarn, "upload: http: ").Writer()
 	addrs := []string{"127.0.0.1:51234", "[::1]:443", "203.0.113.9", "2001:db8::1"}
 	for _, a := range addrs {
 		w.Write([]byte("http: TLS handshake error from " + a + ": EOF\n"))
