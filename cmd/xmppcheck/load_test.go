@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -127,12 +128,13 @@ func TestLoadShardMerge(t *testing.T) {
 	dir := t.TempDir()
 	var wg sync.WaitGroup
 	errs := make([]string, shards)
+	startAt := time.Now().Add(4 * time.Second).UTC().Format(time.RFC3339Nano)
 	for i := 0; i < shards; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			code, out, errOut := runChild(t, "load", "chat", "--server", srv.Addr(), "--users", "30", "--rate", "300",
-				"--duration", "1s", "--progress", "never", "--shard", fmt.Sprintf("%d/%d", i, shards),
+				"--duration", "1s", "--progress", "never", "--shard", fmt.Sprintf("%d/%d", i, shards), "--run-id", "5eed", "--start-at", startAt,
 				"--json", filepath.Join(dir, fmt.Sprintf("s%d.json", i)))
 			if code != 0 {
 				errs[i] = fmt.Sprintf("shard %d exit %d\n%s\n%s", i, code, out, errOut)

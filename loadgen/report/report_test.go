@@ -36,7 +36,7 @@ func TestText(t *testing.T) {
 	th, _ := threshold.Parse("p99<10ms")
 	res := sample()
 	var b bytes.Buffer
-	Text(&b, res, "message", []threshold.Outcome{th.Check(res, "message")})
+	Text(&b, res, "message", []threshold.Outcome{th.Check(res, "message")}, "")
 	out := b.String()
 	for _, want := range []string{"scenario chat", "completed 300", "*message", "send_lag", "send:timeout", "threshold p99<10ms", "FAIL", "19.5 KiB"} {
 		if !strings.Contains(out, want) {
@@ -76,7 +76,7 @@ func TestCSV(t *testing.T) {
 
 func TestHTML(t *testing.T) {
 	var b bytes.Buffer
-	if err := HTML(&b, sample(), "message", nil); err != nil {
+	if err := HTML(&b, sample(), "message", nil, ""); err != nil {
 		t.Fatal(err)
 	}
 	h := b.String()
