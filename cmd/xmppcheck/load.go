@@ -160,7 +160,6 @@ does), then 'xmppcheck load merge' checks that the shards belong together.`,
 	return cmd
 }
 
-
 // progressBars renders live bars until done is closed; the returned func
 // waits for the last render.
 func progressBars(w io.Writer, l *loadgen.Live, done <-chan struct{}) func() {
@@ -215,4 +214,3 @@ func progressBars(w io.Writer, l *loadgen.Live, done <-chan struct{}) func() {
 	}()
 	return func() { <-finished }
 }
-
