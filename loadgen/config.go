@@ -56,7 +56,10 @@ type Config struct {
 	StartAt time.Time
 	// Stream, if set, receives the results as the run goes: a head, one
 	// interval per second, a tail (see stats.StreamWriter).
-	Stream      *stats.StreamWriter
+	Stream *stats.StreamWriter
+	// Thresholds are the run's pass/fail expressions, recorded in the
+	// result's config (and so in the stream) for 'load report'.
+	Thresholds  []string
 	MaxOps      int64         // bound on operations of the whole run (0: Rate×Duration)
 	Ramp        time.Duration // spread setup logins over this time (0: as fast as MaxInflight allows)
 	Drain       time.Duration // after the last send, wait this long at most for deliveries (default 5s)

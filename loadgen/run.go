@@ -179,6 +179,9 @@ func Run(ctx context.Context, cfg Config) (*stats.Result, error) {
 	if cfg.Scenario == "mixed" {
 		config["mix"] = cfg.Mix
 	}
+	if len(cfg.Thresholds) > 0 {
+		config["thresholds"] = cfg.Thresholds
+	}
 	if cfg.Target.Name != "" {
 		config["target"] = cfg.Target.Name
 	}

@@ -266,8 +266,21 @@ thresholds recorded in the result are evaluated again; exit codes as for
 				return usageErr("%v", err)
 			}
 			if len(o.thresholds) == 0 {
+				var exprs []string
 				for _, v := range res.Thresholds {
-					t, err := threshold.Parse(v.Expr)
+					exprs = append(exprs, v.Expr)
+				}
+				if len(exprs) == 0 { // a stream: the run's config has them
+					if l, ok := res.Config["thresholds"].([]any); ok {
+						for _, e := range l {
+							if s, ok := e.(string); ok {
+								exprs = append(exprs, s)
+							}
+						}
+					}
+				}
+				for _, e := range exprs {
+					t, err := threshold.Parse(e)
 					if err != nil {
 						return usageErr("recorded threshold: %v", err)
 					}

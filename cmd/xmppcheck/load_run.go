@@ -284,6 +284,9 @@ func parseLoad(cmd *cobra.Command, scenario string, f *loadFlags) (*loadPlan, er
 			return nil, usageErr("%v", err)
 		}
 	}
+	for _, t := range p.ths {
+		cfg.Thresholds = append(cfg.Thresholds, t.Expr)
+	}
 	p.cfg = cfg
 	return p, nil
 }
