@@ -330,3 +330,34 @@ func TestLoadReportElements(t *testing.T) {
 		t.Errorf("p95 %d; text:\n%s", res.Metrics["message"].P95US, out)
 	}
 }
+
+// --find-max steps the rate until a threshold breaks and reports the
+// highest passing rate. A throughput ceiling as the threshold makes the
+// break point known without loading anything hard: 50 and 100/s pass
+// rate<150, 200/s does not, 400/s is never run.
+func TestLoadFindMax(t *testing.T) {
+	srv := fakexmpp.Start(t)
+	addLoadUsers(t, srv.AddUser, 10)
+	jsonPath := filepath.Join(t.TempDir(), "best.json")
+	code, out, errOut := runChild(t, "load", "chat", "--server", srv.Addr(), "--users", "10", "--duration", "1s", "--progress", "never",
+		"--find-max", "50,100,200,400", "--threshold", "rate<150", "--threshold", "lost==0", "--json", jsonPath)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	if !strings.Contains(out, "highest passing rate: 100/s (200/s broke: rate<150") {
+		t.Errorf("find-max output:\n%s", out)
+	}
+	if strings.Contains(out, "     400/s") {
+		t.Errorf("a step above the break was run:\n%s", out)
+	}
+	res := readResult(t, jsonPath)
+	if res.Config["rate"] != 100.0 || len(res.Config["find_max"].([]any)) != 3 {
+		t.Errorf("best step's result: rate %v, ladder %v", res.Config["rate"], res.Config["find_max"])
+	}
+	// Nothing passes: exit 1.
+	code, out, _ = runChild(t, "load", "chat", "--server", srv.Addr(), "--users", "10", "--duration", "1s", "--progress", "never",
+		"--find-max", "50,100", "--threshold", "rate<10")
+	if code != 1 || !strings.Contains(out, "FAIL rate<10") {
+		t.Errorf("nothing passing: exit %d\n%s", code, out)
+	}
+}
