@@ -15,8 +15,9 @@ type Part struct {
 }
 
 // configKeysPerShard are config entries that may differ between the shards
-// of one run.
-var configKeysPerShard = map[string]bool{}
+// of one run: a start time given relative to each shard's own clock
+// (the windows check judges the skew it makes).
+var configKeysPerShard = map[string]bool{"start_at": true}
 
 // CheckMerge says whether parts are the shards of one run, before Merge
 // adds them up: every part has the same format, scenario, run id and
