@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/xmppcheck/xmppcheck/internal/dockerenv"
 	"github.com/xmppcheck/xmppcheck/internal/fakexmpp"
 	"github.com/xmppcheck/xmppcheck/loadgen/stats"
@@ -309,4 +308,3 @@ func TestLoadTarget(t *testing.T) {
 		t.Errorf("container %s still exists after the run", m[1])
 	}
 }
-
