@@ -2,7 +2,9 @@ package report
 
 import (
 	"fmt"
+	"math"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,7 +27,7 @@ func Header(res *stats.Result) []Field {
 		}
 		switch x := v.(type) {
 		case float64:
-			return fmt.Sprintf("%g", x)
+			return strconv.FormatFloat(math.Round(x*10)/10, 'f', -1, 64)
 		case string:
 			return x
 		}
@@ -44,7 +46,7 @@ func Header(res *stats.Result) []Field {
 	}
 	rate := get("rate") + " ops/s"
 	if s := get("schedule"); strings.Contains(s, ",") || strings.Contains(s, "-") {
-		rate += " (schedule " + s + ")"
+		rate = "mean " + rate + " (schedule " + s + ")"
 	}
 	f := []Field{
 		{"target", target},
