@@ -83,7 +83,7 @@ var page = template.Must(template.New("page").Parse(`<!DOCTYPE html>
 body{font-family:{{.Font}};margin:2em;max-width:1100px;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
 th{background:#f3f3f3}td:first-child{text-align:left}.pass{color:#060}.fail{color:#b00;font-weight:bold}
-table.header th{text-align:left}
+table.header th,table.header td{text-align:left}
 .banner{font-size:1.4em;font-weight:bold;padding:.6em 1em;margin:1em 0;border-radius:4px;color:#fff}
 .banner.PASS{background:#1a7f37}.banner.FAIL{background:#b00}.banner.ERROR{background:#8a4b00}.banner.MEASURED{background:#555}
 .banner ul{font-size:.7em;font-weight:normal;margin:.4em 0 0 0}
