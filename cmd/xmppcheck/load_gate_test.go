@@ -361,3 +361,15 @@ func TestLoadFindMax(t *testing.T) {
 		t.Errorf("nothing passing: exit %d\n%s", code, out)
 	}
 }
+
+// A shard whose setup ends after --start-at sends nothing and says why
+// (its schedule would no longer share the other shards' clock): exit 2.
+func TestLoadStartAtMissed(t *testing.T) {
+	srv := fakexmpp.Start(t)
+	addLoadUsers(t, srv.AddUser, 4)
+	code, out, errOut := runChild(t, "load", "chat", "--server", srv.Addr(), "--users", "4", "--rate", "10", "--duration", "1s",
+		"--progress", "never", "--start-at", "+1ms") // past before the first login completes
+	if code != 2 || !strings.Contains(errOut, "setup ended after --start-at") {
+		t.Errorf("exit %d\n%s\n%s", code, out, errOut)
+	}
+}

@@ -511,7 +511,10 @@ func finishLoad(stdout, stderr io.Writer, res *stats.Result, ths []threshold.Thr
 	main := loadgen.MainMetric(res.Scenario)
 	outcomes, failedN := evaluate(res, ths)
 	notDone := jobNotDone(res, maxErrors)
-	if runErr != nil && notDone == "" {
+	switch {
+	case errors.Is(runErr, loadgen.ErrStartMissed):
+		notDone = runErr.Error() // the reason nothing was sent
+	case runErr != nil && notDone == "":
 		notDone = fmt.Sprintf("run interrupted: %v", runErr)
 	}
 	if res.Incomplete && notDone == "" {
