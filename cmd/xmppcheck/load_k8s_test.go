@@ -278,7 +278,8 @@ func TestK8sManifests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Counters[stats.Completed] != 100 || len(res.Shards) != shards || res.Config["run_id"] != runID {
+	// The result spells the id as a number (no leading zeros).
+	if res.Counters[stats.Completed] != 100 || len(res.Shards) != shards || res.Config["run_id"] != strings.TrimLeft(runID, "0") {
 		t.Errorf("merged: counters %v, %d shards, run %v (want %s)", res.Counters, len(res.Shards), res.Config["run_id"], runID)
 	}
 	for _, f := range []string{"merged.csv", "merged.html"} {
