@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/netip"
 	"os"
 	"sort"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/xmppcheck/xmppcheck/internal/xmppclient"
+	"github.com/xmppcheck/xmppcheck/loadgen/stats"
 )
 
 // Scenarios the engine runs.
@@ -42,9 +44,22 @@ type Config struct {
 	Target   Target
 	Accounts []Account // all accounts of the run (every shard's); see GenerateAccounts
 
-	Users       int           // simulated users of the whole run (default len(Accounts))
-	Rate        float64       // operations per second of the whole run: messages, logins, presence updates
-	Duration    time.Duration // length of the measured (sending) phase; required
+	Users    int           // simulated users of the whole run (default len(Accounts))
+	Rate     float64       // operations per second of the whole run: messages, logins, presence updates
+	Duration time.Duration // length of the measured (sending) phase; required unless Pacer is set
+	// Pacer, if set, is the whole run's arrival-rate schedule (stages:
+	// ramp, hold, step); Rate and Duration are then taken from it.
+	Pacer Pacer
+	// StartAt, if set, is when the measured phase starts (setup runs
+	// before it): shards given one StartAt share one schedule clock. A
+	// setup that ends after it fails the run with ErrStartMissed.
+	StartAt time.Time
+	// Stream, if set, receives the results as the run goes: a head, one
+	// interval per second, a tail (see stats.StreamWriter).
+	Stream *stats.StreamWriter
+	// Thresholds are the run's pass/fail expressions, recorded in the
+	// result's config (and so in the stream) for 'load report'.
+	Thresholds  []string
 	MaxOps      int64         // bound on operations of the whole run (0: Rate×Duration)
 	Ramp        time.Duration // spread setup logins over this time (0: as fast as MaxInflight allows)
 	Drain       time.Duration // after the last send, wait this long at most for deliveries (default 5s)
@@ -76,6 +91,14 @@ type Config struct {
 // ErrConfig is wrapped by every configuration error.
 var ErrConfig = errors.New("loadgen: invalid configuration")
 
+// ErrStartMissed is returned when the setup ended after Config.StartAt.
+var ErrStartMissed = errors.New("loadgen: setup ended after --start-at")
+
+// Validate fills in the defaults and checks the configuration, without
+// touching the network: call it before creating accounts or starting
+// anything.
+func (c *Config) Validate() error { return c.defaults() }
+
 func (c *Config) defaults() error {
 	if c.Shards == 0 {
 		c.Shards = 1
@@ -92,11 +115,36 @@ func (c *Config) defaults() error {
 	if c.Users < 1 {
 		return fmt.Errorf("%w: no users", ErrConfig)
 	}
+	if c.Pacer != nil {
+		if st, ok := c.Pacer.(Stages); ok {
+			if err := st.check(); err != nil {
+				return err
+			}
+		}
+		c.Duration = c.Pacer.Duration()
+		if c.Rate == 0 && c.Duration > 0 {
+			c.Rate = c.Pacer.Ops() / c.Duration.Seconds()
+		}
+	}
 	if c.Duration <= 0 {
 		return fmt.Errorf("%w: duration must be positive (every run is bounded)", ErrConfig)
 	}
-	if c.Rate <= 0 {
+	if c.Rate <= 0 || math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0) {
 		return fmt.Errorf("%w: rate must be positive", ErrConfig)
+	}
+	if c.Pacer == nil {
+		c.Pacer = Constant(c.Rate, c.Duration)
+	}
+	if c.MaxOps < 0 {
+		return fmt.Errorf("%w: max operations must not be negative", ErrConfig)
+	}
+	for name, v := range map[string]time.Duration{"drain": c.Drain, "ramp": c.Ramp, "hold": c.Hold, "late": c.Late, "timeout": c.Timeout, "pace tick": c.PaceTick} {
+		if v < 0 {
+			return fmt.Errorf("%w: %s must not be negative", ErrConfig, name)
+		}
+	}
+	if c.PayloadSize < 0 || c.RosterSize < 0 || c.MaxInflight < 0 {
+		return fmt.Errorf("%w: sizes and counts must not be negative", ErrConfig)
 	}
 	if c.Drain == 0 {
 		c.Drain = 5 * time.Second
@@ -130,6 +178,44 @@ func (c *Config) defaults() error {
 		return fmt.Errorf("%w: unknown scenario %q (one of %s)", ErrConfig, c.Scenario, strings.Join(Scenarios, ", "))
 	}
 	return nil
+}
+
+// ScenarioMetrics returns the latency metrics a scenario measures (mix
+// weighs the parts of "mixed"), in report order: what thresholds may name.
+func ScenarioMetrics(scenario string, mix map[string]float64) []string {
+	has := map[string]bool{MetricLag: true}
+	var add func(string)
+	add = func(s string) {
+		switch s {
+		case "chat":
+			has[MetricMessage], has[MetricSetup] = true, true
+		case "presence":
+			has[MetricPresence], has[MetricSetup] = true, true
+		case "offline":
+			has[MetricOffline], has[MetricMessage], has[MetricSetup] = true, true, true
+		case "login":
+			for _, m := range []string{MetricLogin, MetricConnect, MetricTLS, MetricAuth, MetricBind} {
+				has[m] = true
+			}
+		case "mixed":
+			if len(mix) == 0 {
+				mix = map[string]float64{"chat": 70, "presence": 20, "login": 10}
+			}
+			for k, w := range mix {
+				if w > 0 {
+					add(k)
+				}
+			}
+		}
+	}
+	add(scenario)
+	var out []string
+	for _, m := range allMetrics {
+		if has[m] {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // ShardRange returns the half-open range of user indexes [lo, hi) that

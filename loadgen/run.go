@@ -95,6 +95,7 @@ type group struct {
 	sessions []*session
 	pos      map[int]int // account index -> position in idxs
 	rate     float64
+	pacer    Pacer
 	total    int64
 	contacts int // presence: roster size
 }
@@ -134,7 +135,10 @@ func Run(ctx context.Context, cfg Config) (*stats.Result, error) {
 	lo, hi := ShardRange(cfg.Users, cfg.Shard, cfg.Shards)
 	users := hi - lo
 	rate := shardRate(cfg.Rate, cfg.Users, lo, hi)
-	total := int64(math.Floor(rate * cfg.Duration.Seconds()))
+	share := float64(hi-lo) / float64(cfg.Users)
+	// The shard's share of the schedule's operations; the small epsilon
+	// keeps 300×10/30 from flooring to 99.
+	total := int64(math.Floor(cfg.Pacer.Ops()*float64(hi-lo)/float64(cfg.Users) + 1e-6))
 	if cfg.MaxOps > 0 {
 		total = min(total, cfg.MaxOps*int64(hi)/int64(cfg.Users)-cfg.MaxOps*int64(lo)/int64(cfg.Users))
 	}
@@ -145,7 +149,7 @@ func Run(ctx context.Context, cfg Config) (*stats.Result, error) {
 	for i := range idxs {
 		idxs[i] = lo + i
 	}
-	if err := r.plan(idxs, rate, total); err != nil {
+	if err := r.plan(idxs, scalePacer(cfg.Pacer, share), rate, total); err != nil {
 		return nil, err
 	}
 
@@ -165,9 +169,39 @@ func Run(ctx context.Context, cfg Config) (*stats.Result, error) {
 		cfg.Observe(r.live)
 	}
 
+	config := map[string]any{
+		"users": cfg.Users, "rate": cfg.Rate, "duration": cfg.Duration.String(), "max_ops": cfg.MaxOps,
+		"ramp": cfg.Ramp.String(), "drain": cfg.Drain.String(), "payload_size": cfg.PayloadSize,
+		"roster_size": cfg.RosterSize, "hold": cfg.Hold.String(), "late_threshold": cfg.Late.String(),
+		"server": cfg.Target.Addr, "domain": cfg.Target.Domain, "tls": cfg.Target.TLSMode.String(),
+		"shards": cfg.Shards, "run_id": fmt.Sprintf("%x", r.runID), "schedule": cfg.Pacer.String(),
+	}
+	if cfg.Scenario == "mixed" {
+		config["mix"] = cfg.Mix
+	}
+	if len(cfg.Thresholds) > 0 {
+		config["thresholds"] = cfg.Thresholds
+	}
+	if cfg.Target.Name != "" {
+		config["target"] = cfg.Target.Name
+	}
+	if !cfg.StartAt.IsZero() {
+		config["start_at"] = cfg.StartAt.UTC().Format(time.RFC3339Nano)
+	}
+
 	started := time.Now()
+	r.rec.Restart(started)
+	if cfg.Stream != nil {
+		head := r.rec.Snapshot()
+		head.Scenario, head.Config, head.Started = cfg.Scenario, config, started
+		cfg.Stream.Head(head)
+		r.rec.OnTick(func(iv stats.Interval) { cfg.Stream.Interval(iv) })
+	}
 	// Every read of every session ends at the latest here.
 	r.readDeadline = started.Add(time.Duration(len(idxs)/100+1)*cfg.Timeout + 2*cfg.Ramp + cfg.Duration + cfg.Drain + 2*cfg.Timeout + cfg.Hold)
+	if wait := time.Until(cfg.StartAt); wait > 0 {
+		r.readDeadline = r.readDeadline.Add(wait)
+	}
 	cpu0 := cpuTime()
 	tickCtx, stopTick := context.WithCancel(context.Background())
 	tickDone := make(chan struct{})
@@ -201,10 +235,26 @@ func Run(ctx context.Context, cfg Config) (*stats.Result, error) {
 	// Measured phase: every group paces from one start.
 	r.live.setPhase("run")
 	start := time.Now().Add(20 * time.Millisecond)
+	var missed error
+	if !cfg.StartAt.IsZero() {
+		if start.After(cfg.StartAt) {
+			// The shards' schedules would no longer share a clock: run
+			// nothing rather than a load that merges into wrong rates.
+			missed = fmt.Errorf("%w: start %s, setup ended %s late", ErrStartMissed, cfg.StartAt.UTC().Format(time.RFC3339Nano), start.Sub(cfg.StartAt).Round(time.Millisecond))
+			r.rec.Error("setup:start-at-missed")
+			start = time.Now()
+		} else {
+			start = cfg.StartAt
+			sleepCtx(ctx, time.Until(start))
+		}
+	}
 	var wg sync.WaitGroup
 	var endMu sync.Mutex
 	end := start
 	for _, g := range r.groups {
+		if missed != nil {
+			break
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -246,26 +296,24 @@ func Run(ctx context.Context, cfg Config) (*stats.Result, error) {
 	res.Started, res.Ended = started, ended
 	res.Window = stats.Window{Start: start, End: end}
 	res.Shards = []stats.Shard{shard}
-	res.Config = map[string]any{
-		"users": cfg.Users, "rate": cfg.Rate, "duration": cfg.Duration.String(), "max_ops": cfg.MaxOps,
-		"ramp": cfg.Ramp.String(), "drain": cfg.Drain.String(), "payload_size": cfg.PayloadSize,
-		"roster_size": cfg.RosterSize, "hold": cfg.Hold.String(), "late_threshold": cfg.Late.String(),
-		"server": cfg.Target.Addr, "domain": cfg.Target.Domain, "tls": cfg.Target.TLSMode.String(),
-		"shards": cfg.Shards, "run_id": fmt.Sprintf("%x", r.runID),
+	res.Config = config
+	res.Thresholds = nil
+	if cfg.Stream != nil {
+		cfg.Stream.Tail(res)
 	}
-	if cfg.Scenario == "mixed" {
-		res.Config["mix"] = cfg.Mix
-	}
-	if cfg.Target.Name != "" {
-		res.Config["target"] = cfg.Target.Name
+	if err := missed; err != nil {
+		return &res, err
 	}
 	return &res, ctx.Err()
 }
 
 // plan splits the shard's users and rate into groups.
-func (r *runner) plan(idxs []int, rate float64, total int64) error {
-	add := func(kind string, ids []int, rate float64, total int64) *group {
-		g := &group{kind: kind, idxs: ids, rate: rate, total: total, pos: map[int]int{}}
+func (r *runner) plan(idxs []int, pacer Pacer, rate float64, total int64) error {
+	add := func(kind string, ids []int, grate float64, total int64) *group {
+		g := &group{kind: kind, idxs: ids, rate: grate, total: total, pos: map[int]int{}}
+		if grate > 0 && rate > 0 {
+			g.pacer = scalePacer(pacer, grate/rate) // a mixed group's weight; 1 otherwise
+		}
 		for p, i := range ids {
 			g.pos[i] = p
 		}

@@ -14,7 +14,7 @@ import (
 func (r *runner) runChat(ctx context.Context, g *group, start time.Time) time.Time {
 	n := len(g.idxs)
 	bufs := make([][]byte, 64)
-	return r.pace(ctx, start, g.rate, g.total, func(w int, k int64, sched time.Time) {
+	return r.pace(ctx, start, g.pacer, g.total, func(w int, k int64, sched time.Time) {
 		pos := int(k % int64(n))
 		s := g.sessions[pos]
 		if s == nil || s.dead.Load() {
@@ -42,7 +42,7 @@ func (r *runner) runChat(ctx context.Context, g *group, start time.Time) time.Ti
 func (r *runner) runPresence(ctx context.Context, g *group, start time.Time) time.Time {
 	n := len(g.idxs)
 	bufs := make([][]byte, 64)
-	return r.pace(ctx, start, g.rate, g.total, func(w int, k int64, sched time.Time) {
+	return r.pace(ctx, start, g.pacer, g.total, func(w int, k int64, sched time.Time) {
 		pos := int(k % int64(n))
 		s := g.sessions[pos]
 		if s == nil || s.dead.Load() {
@@ -69,7 +69,7 @@ func (r *runner) runLogin(ctx context.Context, g *group, start time.Time) time.T
 	sem := make(chan struct{}, r.cfg.MaxInflight)
 	var wg sync.WaitGroup
 	ids := [...]int{r.m[MetricConnect], r.m[MetricTLS], r.m[MetricAuth], r.m[MetricBind]}
-	end := r.pace(ctx, start, g.rate, g.total, func(w int, k int64, sched time.Time) {
+	end := r.pace(ctx, start, g.pacer, g.total, func(w int, k int64, sched time.Time) {
 		idx := g.idxs[int(k%int64(n))]
 		select {
 		case sem <- struct{}{}:
@@ -124,7 +124,7 @@ func (r *runner) runOffline(ctx context.Context, g *group, start time.Time) time
 	}
 	ns, nr := len(g.idxs), len(recv.idxs)
 	bufs := make([][]byte, 64)
-	end := r.pace(ctx, start, g.rate, g.total, func(w int, k int64, sched time.Time) {
+	end := r.pace(ctx, start, g.pacer, g.total, func(w int, k int64, sched time.Time) {
 		s := g.sessions[int(k%int64(ns))]
 		if s == nil || s.dead.Load() {
 			r.rec.Error("send:session-down")

@@ -1,29 +1,16 @@
 package main
 
 import (
-	"crypto/x509"
-	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"os"
-	"os/signal"
-	"runtime/pprof"
-	"strconv"
-	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
 
-	"github.com/xmppcheck/xmppcheck/internal/dockerenv"
-	"github.com/xmppcheck/xmppcheck/internal/xmppclient"
 	"github.com/xmppcheck/xmppcheck/loadgen"
-	"github.com/xmppcheck/xmppcheck/loadgen/report"
 	"github.com/xmppcheck/xmppcheck/loadgen/stats"
-	"github.com/xmppcheck/xmppcheck/loadgen/threshold"
 )
 
 type loadFlags struct {
@@ -46,6 +33,8 @@ type loadFlags struct {
 	verbose                                     bool
 	cpuProfile                                  string
 	paceTick                                    time.Duration
+	resultsOut, runID, startAt, stages, findMax string
+	maxErrorRatio                               float64
 }
 
 func newLoadCmd() *cobra.Command {
@@ -88,19 +77,36 @@ their latency still counts from the schedule.
 
 Results: a text summary on stdout, --json (raw HDR histograms: shards merge
 exactly with 'xmppcheck load merge'), --csv (per-second series) and --html
-(one self-contained page with charts). --threshold sets the exit code:
-0 all thresholds hold, 1 one failed, 2 usage or infrastructure error.`,
+(one self-contained page with charts). They are rendered from the results
+stream (--results), written second by second while the run goes, so an
+interrupted run or a failed write loses nothing: 'xmppcheck load report'
+renders it again. Every input (flags, thresholds, output paths) is checked
+before anything is sent or created.
+
+Exit codes: 0 the run did its job and every threshold holds; 1 a threshold
+was evaluated and failed; 2 usage or input error, or the run could not do
+its job (target unreachable, no session established, nothing completed,
+errors above --max-error-ratio, interrupted), with the reason.
+
+Sharded runs: give every shard the same --run-id and --start-at (ci/k8s/
+does), then 'xmppcheck load merge' checks that the shards belong together.`,
 		Example: `  # 200 users, 2000 messages/s for 15 s against the embedded server
   xmppcheck load chat --users 200 --rate 2000 --duration 15s --json r.json --threshold 'p99<50ms' --threshold 'errors<0.1%'
 
   # the reference server in a container (built from fixtures/targets/reference)
   xmppcheck load chat --target reference --users 100 --rate 1000 --duration 30s --html r.html
 
-  # logins against a server on this machine, accounts created by IBR
-  xmppcheck load login --server 127.0.0.1:5222 --domain localhost --register --users 500 --rate 100 --duration 30s
+  # logins against 'xmppcheck serve' on this machine, accounts listed in a file
+  xmppcheck load login --server 127.0.0.1:5222 --domain localhost --accounts accounts.txt --users 50 --rate 20 --duration 10s
 
-  # shard 2 of 4 (see ci/k8s/), then merge the shards exactly
-  xmppcheck load chat --server 127.0.0.1:5222 --shard 2/4 --users 40000 --rate 20000 --duration 60s --json shard-2.json
+  # ramp up, hold, step, ramp down in one run
+  xmppcheck load chat --users 100 --stages '5s:0-1000,10s:1000,10s:2000,5s:2000-0' --html r.html
+
+  # the highest rate at which p99 stays under 50 ms with nothing lost
+  xmppcheck load chat --users 200 --duration 5s --find-max 1000,2000,4000,8000,16000
+
+  # shard 2 of 4 (see ci/k8s/), one run id and start time, then merge the shards exactly
+  xmppcheck load chat --server 127.0.0.1:5222 --shard 2/4 --run-id 5eed --start-at +30s --users 40000 --rate 20000 --duration 60s --json shard-2.json
   xmppcheck load merge shard-*.json --json all.json --html all.html`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -144,250 +150,14 @@ exactly with 'xmppcheck load merge'), --csv (per-second series) and --html
 	fl.BoolVar(&f.verbose, "verbose", false, "log connection-level events to stderr")
 	fl.DurationVar(&f.paceTick, "pace-tick", 0, "let pacing workers wake at most once per this interval and send all that is due (less CPU at high rates; the added send lag is measured and counted in latency); 0 wakes for every operation")
 	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the run (setup to teardown) to this file")
-	cmd.AddCommand(newLoadMergeCmd())
+	fl.StringVar(&f.resultsOut, "results", "", "stream the results to this `FILE` as the run goes (JSON lines; 'xmppcheck load report' re-renders it); default with --json/--csv/--html: NAME.results.jsonl beside the first of them")
+	fl.StringVar(&f.runID, "run-id", "", "the run's id, up to 16 hex digits (default: random); every shard of one run needs the same, 'load merge' checks it")
+	fl.StringVar(&f.startAt, "start-at", "", "start the measured phase at this `TIME` (RFC 3339, e.g. 2026-12-08T01:00:00Z, or +DURATION from now): shards given one time share one schedule; a setup that ends later fails the run (exit 2)")
+	fl.StringVar(&f.stages, "stages", "", "arrival-rate schedule instead of --rate/--duration: DURATION:RATE holds, DURATION:FROM-TO ramps, comma-separated, e.g. '10s:0-1000,20s:1000,20s:2000,10s:2000-0' (ramp up, hold, step, ramp down)")
+	fl.StringVar(&f.findMax, "find-max", "", "run the scenario at each of these comma-separated `RATES` in turn (each for --duration) until a threshold breaks, and report the highest passing rate (default thresholds: p99<50ms, lost==0, errors==0)")
+	fl.Float64Var(&f.maxErrorRatio, "max-error-ratio", 0.1, "above this share of failed operations (errors and lost deliveries per expected operation) the run did not do its job: exit 2, whatever the thresholds say")
+	cmd.AddCommand(newLoadMergeCmd(), newLoadReportCmd())
 	return cmd
-}
-
-func parseShard(s string) (int, int, error) {
-	a, b, ok := strings.Cut(s, "/")
-	i, err1 := strconv.Atoi(a)
-	n, err2 := strconv.Atoi(b)
-	if !ok || err1 != nil || err2 != nil || n < 1 || i < 0 || i >= n {
-		return 0, 0, fmt.Errorf("--shard %q: want I/N with 0 <= I < N", s)
-	}
-	return i, n, nil
-}
-
-func runLoad(cmd *cobra.Command, scenario string, f *loadFlags) error {
-	known := false
-	for _, s := range loadgen.Scenarios {
-		known = known || s == scenario
-	}
-	if !known {
-		return usageErr("unknown scenario %q: one of %s", scenario, strings.Join(loadgen.Scenarios, ", "))
-	}
-	var ths []threshold.Threshold
-	for _, e := range f.thresholds {
-		t, err := threshold.Parse(e)
-		if err != nil {
-			return usageErr("%v", err)
-		}
-		ths = append(ths, t)
-	}
-	shard, shards, err := parseShard(f.shard)
-	if err != nil {
-		return usageErr("%v", err)
-	}
-	cfg := loadgen.Config{
-		Scenario: scenario, Users: f.users, Rate: f.rate, Duration: f.duration, MaxOps: f.maxMessages,
-		Ramp: f.ramp, Drain: f.drain, PayloadSize: f.size, RosterSize: f.rosterSize, Hold: f.hold,
-		MaxInflight: f.maxInflight, Late: f.late, Timeout: f.timeout, Shard: shard, Shards: shards, PaceTick: f.paceTick,
-	}
-	if scenario == "mixed" {
-		if cfg.Mix, err = loadgen.ParseMix(f.mix); err != nil {
-			return usageErr("%v", err)
-		}
-	}
-	if f.sourceAddrs != "" {
-		if cfg.SourceAddrs, err = loadgen.ParseAddrRange(f.sourceAddrs); err != nil {
-			return usageErr("%v", err)
-		}
-	}
-	stderr := cmd.ErrOrStderr()
-	level := slog.LevelWarn
-	if f.verbose {
-		level = slog.LevelDebug
-	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	cfg.Logger = logger
-
-	switch f.tlsMode {
-	case "starttls":
-		cfg.Target.TLSMode = xmppclient.StartTLS
-	case "direct":
-		cfg.Target.TLSMode = xmppclient.DirectTLS
-	default:
-		return usageErr("--tls %q: starttls or direct", f.tlsMode)
-	}
-	if f.mechanisms != "" {
-		cfg.Target.Mechanisms = strings.Split(f.mechanisms, ",")
-	}
-	if f.caFile != "" {
-		pem, err := os.ReadFile(f.caFile)
-		if err != nil {
-			return usageErr("--ca: %v", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return usageErr("--ca %s: no PEM certificate", f.caFile)
-		}
-		cfg.Target.RootCAs = pool
-	}
-
-	// Accounts.
-	if f.accountsFile != "" {
-		if cfg.Accounts, err = loadgen.ReadAccounts(f.accountsFile); err != nil {
-			return usageErr("%v", err)
-		}
-		if !cmd.Flags().Changed("users") {
-			cfg.Users = len(cfg.Accounts)
-		}
-		if cfg.Users > len(cfg.Accounts) {
-			return usageErr("--users %d but %s lists %d accounts", cfg.Users, f.accountsFile, len(cfg.Accounts))
-		}
-	} else {
-		cfg.Accounts = loadgen.GenerateAccounts(f.userPrefix, cfg.Users, f.password)
-	}
-	if f.users < 1 {
-		return usageErr("--users must be at least 1")
-	}
-
-	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
-	// Target.
-	var provision loadgen.Provisioner
-	switch {
-	case countSet(f.server, f.target, f.targetFile) > 1:
-		return usageErr("give only one of --server, --target and --target-file")
-	case f.target != "" || f.targetFile != "":
-		tf, err := loadTargetFile(f.target, f.targetFile, f.fixtures)
-		if err != nil {
-			return err
-		}
-		dockerenv.Setup()
-		t, cleanup, prov, err := startLoadTarget(ctx, tf, cfg.Target.TLSMode, stderr, f.verbose)
-		if err != nil {
-			var ee *exitError
-			if errors.As(err, &ee) {
-				return err
-			}
-			return &exitError{code: exitUsage, err: err}
-		}
-		defer cleanup()
-		t.RootCAs, t.Mechanisms = cfg.Target.RootCAs, cfg.Target.Mechanisms
-		cfg.Target, provision = t, prov
-	case f.server != "":
-		cfg.Target.Addr, cfg.Target.Domain = f.server, f.domain
-	default:
-		t, cleanup, prov, err := startEmbeddedForLoad(ctx, stderr)
-		if err != nil {
-			return &exitError{code: exitUsage, err: err}
-		}
-		defer cleanup()
-		cfg.Target.Addr, cfg.Target.Domain, cfg.Target.InProcess = t.Addr, t.Domain, true
-		cfg.Target.Name = "embedded reference server"
-		if cfg.Target.RootCAs == nil {
-			cfg.Target.RootCAs = t.RootCAs
-		}
-		provision = prov
-	}
-	mine := loadgen.ShardAccounts(cfg.Accounts, cfg.Users, shard, shards)
-	switch {
-	case f.register && f.provisionCmd != "":
-		return usageErr("--register and --provision-cmd exclude each other")
-	case f.register:
-		provision = loadgen.RegisterIBR(cfg.Target, cfg.Timeout)
-	case f.provisionCmd != "":
-		provision = loadgen.ProvisionCommand(f.provisionCmd, cfg.Target.Domain)
-	}
-	if provision != nil {
-		fmt.Fprintf(stderr, "provisioning %d accounts…\n", len(mine))
-		if _, err := loadgen.Provision(ctx, mine, 16, provision); err != nil {
-			return &exitError{code: exitUsage, err: err}
-		}
-	}
-
-	// Progress.
-	showBars := f.progress == "always" || (f.progress == "auto" && isTerminal(os.Stderr))
-	if f.progress != "auto" && f.progress != "always" && f.progress != "never" {
-		return usageErr("--progress %q: auto, always or never", f.progress)
-	}
-	barsDone := make(chan struct{})
-	var stopBars func()
-	if showBars {
-		cfg.Observe = func(l *loadgen.Live) { stopBars = progressBars(stderr, l, barsDone) }
-	} else {
-		fmt.Fprintf(stderr, "load %s: %d users, %.0f ops/s for %s (shard %d/%d)…\n", scenario, cfg.Users, cfg.Rate, cfg.Duration, shard, shards)
-	}
-
-	if f.cpuProfile != "" {
-		pf, err := os.Create(f.cpuProfile)
-		if err != nil {
-			return usageErr("--cpuprofile: %v", err)
-		}
-		if err := pprof.StartCPUProfile(pf); err != nil {
-			return usageErr("--cpuprofile: %v", err)
-		}
-		defer func() { pprof.StopCPUProfile(); pf.Close() }()
-	}
-	res, runErr := loadgen.Run(ctx, cfg)
-	if stopBars != nil {
-		close(barsDone)
-		stopBars()
-	}
-	if res == nil {
-		if errors.Is(runErr, loadgen.ErrConfig) {
-			return usageErr("%v", runErr)
-		}
-		return &exitError{code: exitUsage, err: runErr}
-	}
-	return finishLoad(cmd.OutOrStdout(), res, ths, f.jsonOut, f.csvOut, f.htmlOut, runErr)
-}
-
-// finishLoad writes the outputs and turns thresholds into the exit code.
-func finishLoad(stdout io.Writer, res *stats.Result, ths []threshold.Threshold, jsonOut, csvOut, htmlOut string, runErr error) error {
-	main := loadgen.MainMetric(res.Scenario)
-	var outcomes []threshold.Outcome
-	failedN := 0
-	for _, t := range ths {
-		o := t.Check(res, main)
-		if !o.Pass || o.Err != nil {
-			failedN++
-		}
-		outcomes = append(outcomes, o)
-	}
-	report.Text(stdout, res, main, outcomes)
-	if jsonOut != "" {
-		if err := res.WriteFile(jsonOut); err != nil {
-			return &exitError{code: exitUsage, err: err}
-		}
-	}
-	if csvOut != "" {
-		if err := writeFileWith(csvOut, func(w io.Writer) error { return report.CSV(w, res) }); err != nil {
-			return &exitError{code: exitUsage, err: err}
-		}
-	}
-	if htmlOut != "" {
-		if err := writeFileWith(htmlOut, func(w io.Writer) error { return report.HTML(w, res, main, outcomes) }); err != nil {
-			return &exitError{code: exitUsage, err: err}
-		}
-	}
-	if runErr != nil {
-		return &exitError{code: exitUsage, err: fmt.Errorf("run interrupted: %w (partial results written)", runErr)}
-	}
-	if failedN > 0 {
-		return failed(fmt.Errorf("%d of %d thresholds failed", failedN, len(ths)))
-	}
-	return nil
-}
-
-func writeFileWith(path string, fn func(io.Writer) error) error {
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	if err := fn(f); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return os.Rename(tmp, path)
 }
 
 // progressBars renders live bars until done is closed; the returned func
@@ -443,47 +213,4 @@ func progressBars(w io.Writer, l *loadgen.Live, done <-chan struct{}) func() {
 		}
 	}()
 	return func() { <-finished }
-}
-
-func newLoadMergeCmd() *cobra.Command {
-	var jsonOut, csvOut, htmlOut string
-	var thresholds []string
-	cmd := &cobra.Command{
-		Use:   "merge RESULT.json...",
-		Short: "Combine shard results exactly (histograms bucket by bucket, counters summed)",
-		Long: `merge combines the --json results of the shards of one run. Counters and
-errors add up, HDR histograms merge bucket by bucket (percentiles are then
-recomputed, never averaged), per-second intervals of the same second combine.
-Thresholds apply to the merged result.`,
-		Example: `  xmppcheck load merge shard-0.json shard-1.json --json all.json --html all.html --threshold 'p99<50ms'`,
-		Args:    cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var ths []threshold.Threshold
-			for _, e := range thresholds {
-				t, err := threshold.Parse(e)
-				if err != nil {
-					return usageErr("%v", err)
-				}
-				ths = append(ths, t)
-			}
-			var parts []*stats.Result
-			for _, p := range args {
-				r, err := stats.ReadFile(p)
-				if err != nil {
-					return usageErr("%v", err)
-				}
-				parts = append(parts, r)
-			}
-			res, err := stats.Merge(parts...)
-			if err != nil {
-				return usageErr("%v", err)
-			}
-			return finishLoad(cmd.OutOrStdout(), res, ths, jsonOut, csvOut, htmlOut, nil)
-		},
-	}
-	cmd.Flags().StringVar(&jsonOut, "json", "", "write the merged result as JSON")
-	cmd.Flags().StringVar(&csvOut, "csv", "", "write the merged per-second series as CSV")
-	cmd.Flags().StringVar(&htmlOut, "html", "", "write a self-contained HTML report")
-	cmd.Flags().StringArrayVar(&thresholds, "threshold", nil, "pass/fail expression (see 'xmppcheck load --help'), repeatable")
-	return cmd
 }

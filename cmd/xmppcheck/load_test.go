@@ -11,8 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
-
-	"go.yaml.in/yaml/v3"
+	"time"
 
 	"github.com/xmppcheck/xmppcheck/internal/dockerenv"
 	"github.com/xmppcheck/xmppcheck/internal/fakexmpp"
@@ -127,12 +126,13 @@ func TestLoadShardMerge(t *testing.T) {
 	dir := t.TempDir()
 	var wg sync.WaitGroup
 	errs := make([]string, shards)
+	startAt := time.Now().Add(4 * time.Second).UTC().Format(time.RFC3339Nano)
 	for i := 0; i < shards; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			code, out, errOut := runChild(t, "load", "chat", "--server", srv.Addr(), "--users", "30", "--rate", "300",
-				"--duration", "1s", "--progress", "never", "--shard", fmt.Sprintf("%d/%d", i, shards),
+				"--duration", "1s", "--progress", "never", "--shard", fmt.Sprintf("%d/%d", i, shards), "--run-id", "5eed", "--start-at", startAt,
 				"--json", filepath.Join(dir, fmt.Sprintf("s%d.json", i)))
 			if code != 0 {
 				errs[i] = fmt.Sprintf("shard %d exit %d\n%s\n%s", i, code, out, errOut)
@@ -306,74 +306,5 @@ func TestLoadTarget(t *testing.T) {
 	}
 	if err := exec.Command("docker", "inspect", m[1]).Run(); err == nil {
 		t.Errorf("container %s still exists after the run", m[1])
-	}
-}
-
-// TestK8sManifests checks the Kubernetes Indexed Job of ci/k8s: well-formed
-// YAML once the placeholders are filled, indexed completion, the shard
-// argument wired to the completion index, and every argument a flag that
-// 'xmppcheck load' knows.
-func TestK8sManifests(t *testing.T) {
-	fill := strings.NewReplacer("${SHARDS}", "4", "${SERVER}", "xmpp:5222", "${DOMAIN}", "example.org", "${SCENARIO}", "chat",
-		"${USERS}", "400", "${RATE}", "2000", "${DURATION}", "60s", "${IMAGE}", "xmppcheck:dev", "${DEADLINE}", "960",
-		"${THRESHOLDS}", "--threshold=p99<50ms")
-	read := func(name string) map[string]any {
-		b, err := os.ReadFile(filepath.Join("..", "..", "ci", "k8s", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var doc map[string]any
-		if err := yaml.Unmarshal([]byte(fill.Replace(string(b))), &doc); err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		return doc
-	}
-	get := func(m any, path ...any) any {
-		for _, p := range path {
-			switch k := p.(type) {
-			case string:
-				m = m.(map[string]any)[k]
-			case int:
-				m = m.([]any)[k]
-			}
-		}
-		return m
-	}
-	job := read("load-shards.yaml")
-	if get(job, "kind") != "Job" || get(job, "spec", "completionMode") != "Indexed" ||
-		get(job, "spec", "completions") != 4 || get(job, "spec", "parallelism") != 4 || get(job, "spec", "backoffLimit") != 0 {
-		t.Fatalf("shard job spec = %v", get(job, "spec"))
-	}
-	var args []string
-	for _, a := range get(job, "spec", "template", "spec", "containers", 0, "args").([]any) {
-		args = append(args, a.(string))
-	}
-	if args[0] != "load" || args[1] != "chat" {
-		t.Fatalf("args = %v", args)
-	}
-	shardArg := false
-	for i, a := range args {
-		if a == "--shard=$(JOB_COMPLETION_INDEX)/4" {
-			shardArg = true
-			args[i] = "--shard=3/4"
-		}
-	}
-	if !shardArg {
-		t.Errorf("no --shard=$(JOB_COMPLETION_INDEX)/N in %v", args)
-	}
-	cmd := newLoadCmd()
-	if err := cmd.ParseFlags(args[2:]); err != nil {
-		t.Errorf("shard args rejected by 'xmppcheck load': %v", err)
-	}
-	if v, _ := cmd.Flags().GetString("shard"); v != "3/4" {
-		t.Errorf("shard flag = %q", v)
-	}
-	merge := read("load-merge.yaml")
-	margs := get(merge, "spec", "template", "spec", "containers", 0, "args", 0).(string)
-	if !strings.Contains(margs, "xmppcheck load merge /results/shard-*.json") || !strings.Contains(margs, "--threshold=p99<50ms") {
-		t.Errorf("merge args = %q", margs)
-	}
-	if get(read("results-pvc.yaml"), "kind") != "PersistentVolumeClaim" {
-		t.Error("results volume is not a PVC")
 	}
 }

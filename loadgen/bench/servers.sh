@@ -8,7 +8,9 @@
 #     only once its p99 passes 1 s), and p50/p99 of each step are listed;
 #   - server memory per session: the server's RSS growth with HOLD idle
 #     sessions, divided by HOLD.
-# Every run is bounded; the servers are stopped at exit.
+# Every run is bounded; the servers are stopped at exit. For one server,
+# `xmppcheck load chat --find-max 1000,2000,… --duration 10s` runs the
+# same ladder in one command (it stops at the first failing step).
 #
 #   loadgen/bench/servers.sh [reference] [prosody] [ejabberd]
 #

@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"fmt"
 	"html/template"
+	"image/color"
 	"io"
-	"sort"
 	"strconv"
 
 	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/font"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 
@@ -16,31 +17,52 @@ import (
 	"github.com/xmppcheck/xmppcheck/loadgen/threshold"
 )
 
-// HTML writes one self-contained page: summary, thresholds, errors,
-// latency table and three charts as inline SVG (no external resources).
-func HTML(w io.Writer, res *stats.Result, mainMetric string, outcomes []threshold.Outcome) error {
+// FontFamily is the one font stack of the HTML page and of its charts'
+// text. The charts are laid out with gonum's embedded Liberation Sans,
+// which is metrically compatible with Arial, so text measured for one fits
+// the other.
+const FontFamily = "Liberation Sans,Arial,Helvetica,sans-serif"
+
+// HTML writes one self-contained page: a header naming the run (target,
+// scenario, users, rate, duration, run id), a PASS/FAIL/ERROR banner with
+// every threshold, a saturation warning when the generator's own send lag
+// explains the latency, the latency table (p50, p90, p95, p99, p99.9,
+// max), errors, three charts as inline SVG in the page's font, a legend,
+// and the text summary. No external resources.
+func HTML(w io.Writer, res *stats.Result, mainMetric string, outcomes []threshold.Outcome, notDone string) error {
 	var text bytes.Buffer
-	Text(&text, res, mainMetric, outcomes)
+	Text(&text, res, mainMetric, outcomes, notDone)
+	word, detail := Verdict(outcomes, notDone)
 	data := struct {
-		Res      *stats.Result
-		Main     string
-		Summary  string
-		Charts   []template.HTML
-		Outcomes []threshold.Outcome
-		Rows     [][]string
-		Errors   [][2]string
-	}{Res: res, Main: mainMetric, Summary: text.String(), Outcomes: outcomes}
+		Res        *stats.Result
+		Main       string
+		Summary    string
+		Charts     []template.HTML
+		Outcomes   []threshold.Outcome
+		Rows       [][]string
+		Errors     [][2]string
+		Header     []Field
+		Legend     []Field
+		Word       string
+		Detail     string
+		Saturation string
+		Font       template.CSS
+		Partial    string
+	}{Res: res, Main: mainMetric, Summary: text.String(), Outcomes: outcomes, Header: Header(res), Legend: Legend,
+		Word: word, Detail: detail, Saturation: Saturation(res, mainMetric), Font: template.CSS(FontFamily)}
 	for _, name := range orderedMetrics(res) {
 		m := res.Metrics[name]
-		data.Rows = append(data.Rows, []string{name, fmt.Sprint(m.Count), us(m.P50US), us(m.P90US), us(m.P99US), us(m.P999US), us(m.MaxUS)})
+		label := name
+		if name == mainMetric {
+			label = "*" + name
+		}
+		data.Rows = append(data.Rows, []string{label, fmt.Sprint(m.Count), us(m.P50US), us(m.P90US), us(p95(m)), us(m.P99US), us(m.P999US), us(m.MaxUS)})
 	}
-	var kinds []string
-	for k := range res.Errors {
-		kinds = append(kinds, k)
-	}
-	sort.Strings(kinds)
-	for _, k := range kinds {
+	for _, k := range sortedErrorKinds(res) {
 		data.Errors = append(data.Errors, [2]string{k, fmt.Sprint(res.Errors[k])})
+	}
+	if iv, ok := partialLast(res); ok {
+		data.Partial = fmt.Sprintf("The last interval covers %.2f s, not a whole second: the charts draw it dashed, and its counts are not a drop in throughput.", float64(iv.Span)/1000)
 	}
 	for _, chart := range []func(*stats.Result, string) ([]byte, error){latencyOverTime, percentileChart, throughputChart} {
 		svg, err := chart(res, mainMetric)
@@ -56,28 +78,90 @@ func HTML(w io.Writer, res *stats.Result, mainMetric string, outcomes []threshol
 
 var page = template.Must(template.New("page").Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
-<title>xmppcheck load — {{.Res.Scenario}}</title>
+<title>xmppcheck load — {{.Res.Scenario}} — {{.Word}}</title>
 <style>
-body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}
+body{font-family:{{.Font}};margin:2em;max-width:1100px;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
 th{background:#f3f3f3}td:first-child{text-align:left}.pass{color:#060}.fail{color:#b00;font-weight:bold}
-pre{background:#f8f8f8;padding:1em;overflow-x:auto}.chart{margin:1em 0}
+table.header th,table.header td{text-align:left}
+.banner{font-size:1.4em;font-weight:bold;padding:.6em 1em;margin:1em 0;border-radius:4px;color:#fff}
+.banner.PASS{background:#1a7f37}.banner.FAIL{background:#b00}.banner.ERROR{background:#8a4b00}.banner.MEASURED{background:#555}
+.banner ul{font-size:.7em;font-weight:normal;margin:.4em 0 0 0}
+.warning{background:#fff4d6;border-left:4px solid #e0a000;padding:.6em 1em}
+pre{background:#f8f8f8;padding:1em;overflow-x:auto}.chart{margin:1em 0}dt{font-weight:bold}
 </style></head><body>
 <h1>xmppcheck load: {{.Res.Scenario}}</h1>
-<p>Started {{.Res.Started.Format "2006-01-02 15:04:05 MST"}}; measured window {{printf "%.1f" .Res.Window.Seconds}} s; {{len .Res.Shards}} shard result(s). Latency is measured from each operation's scheduled time (open model).</p>
-{{if .Outcomes}}<h2>Thresholds</h2><table><tr><th>expression</th><th>actual</th><th>verdict</th></tr>
+<table class="header" id="header">{{range .Header}}<tr><th>{{.Name}}</th><td>{{.Value}}</td></tr>{{end}}</table>
+<div class="banner {{.Word}}" id="verdict">{{.Word}} — {{.Detail}}{{if .Outcomes}}<ul>{{range .Outcomes}}<li>{{.Expr}}: actual {{.Actual}} — {{if and .Pass (not .Err)}}pass{{else}}FAIL{{if .Err}} ({{.Err}}){{end}}{{end}}</li>{{end}}</ul>{{end}}</div>
+{{if .Saturation}}<p class="warning" id="saturation"><b>Warning:</b> {{.Saturation}}</p>{{end}}
+{{if .Res.Incomplete}}<p class="warning"><b>Incomplete:</b> the results stream ends before the run did.</p>{{end}}
+<p>Latency is measured from each operation's scheduled time (open model).</p>
+{{if .Outcomes}}<h2>Thresholds</h2><table id="thresholds"><tr><th>expression</th><th>actual</th><th>verdict</th></tr>
 {{range .Outcomes}}<tr><td>{{.Expr}}</td><td>{{.Actual}}</td>{{if and .Pass (not .Err)}}<td class="pass">pass</td>{{else}}<td class="fail">fail{{if .Err}}: {{.Err}}{{end}}</td>{{end}}</tr>
 {{end}}</table>{{end}}
-<h2>Latency</h2><table><tr><th>metric</th><th>count</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th></tr>
+<h2>Latency</h2><table id="latency"><tr><th>metric</th><th>count</th><th>p50</th><th>p90</th><th>p95</th><th>p99</th><th>p99.9</th><th>max</th></tr>
 {{range .Rows}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>
 {{end}}</table>
 {{if .Errors}}<h2>Errors by kind</h2><table><tr><th>kind</th><th>count</th></tr>{{range .Errors}}<tr><td>{{index . 0}}</td><td>{{index . 1}}</td></tr>{{end}}</table>{{end}}
 <h2>Charts</h2>
+{{if .Partial}}<p id="partial">{{.Partial}}</p>{{end}}
 {{range .Charts}}<div class="chart">{{.}}</div>
 {{end}}
+<h2>Legend</h2><dl id="legend">{{range .Legend}}<dt>{{.Name}}</dt><dd>{{.Value}}</dd>{{end}}</dl>
 <h2>Summary</h2><pre>{{.Summary}}</pre>
 </body></html>
 `))
+
+// newPlot returns a plot whose text is set in Liberation Sans (see
+// FontFamily).
+func newPlot() *plot.Plot {
+	p := plot.New()
+	for _, f := range []*font.Font{&p.Title.TextStyle.Font, &p.X.Label.TextStyle.Font, &p.Y.Label.TextStyle.Font,
+		&p.X.Tick.Label.Font, &p.Y.Tick.Label.Font, &p.Legend.TextStyle.Font} {
+		f.Typeface, f.Variant = "Liberation", "Sans"
+	}
+	return p
+}
+
+// partialLast returns the last interval of res's series when it covers
+// clearly less than a second (a run's final tick).
+func partialLast(res *stats.Result) (stats.Interval, bool) {
+	n := len(res.Series)
+	if n < 2 {
+		return stats.Interval{}, false
+	}
+	iv := res.Series[n-1]
+	return iv, iv.Span > 0 && iv.Span < 900
+}
+
+// addLine adds xys to p as a line; when partial is set the last segment
+// (to the partial last second) is drawn dashed, so that its smaller
+// counts do not read as a drop.
+func addLine(p *plot.Plot, xys plotter.XYs, c color.Color, name string, partial bool) error {
+	full := xys
+	if partial && len(xys) >= 2 {
+		full = xys[:len(xys)-1]
+	}
+	ln, err := plotter.NewLine(full)
+	if err != nil {
+		return err
+	}
+	ln.Color = c
+	ln.Width = vg.Points(1.2)
+	p.Add(ln)
+	p.Legend.Add(name, ln)
+	if partial && len(xys) >= 2 {
+		tail, err := plotter.NewLine(xys[len(xys)-2:])
+		if err != nil {
+			return err
+		}
+		tail.Color = c
+		tail.Width = vg.Points(1.2)
+		tail.Dashes = []vg.Length{vg.Points(3), vg.Points(3)}
+		p.Add(tail)
+	}
+	return nil
+}
 
 func svg(p *plot.Plot) ([]byte, error) {
 	p.Y.Tick.Marker = plainTicks{}
@@ -93,6 +177,8 @@ func svg(p *plot.Plot) ([]byte, error) {
 	if i := bytes.Index(out, []byte("<svg")); i > 0 {
 		out = out[i:] // drop the XML declaration: the SVG is inlined in HTML
 	}
+	// The page's font stack instead of the one face name gonum writes.
+	out = bytes.ReplaceAll(out, []byte("font-family:Liberation Sans;"), []byte("font-family:"+FontFamily+";"))
 	return out, nil
 }
 
@@ -127,19 +213,16 @@ func latencyOverTime(res *stats.Result, main string) ([]byte, error) {
 	if len(lines[0]) == 0 {
 		return nil, nil
 	}
-	p := plot.New()
+	p := newPlot()
 	p.Title.Text = main + " latency per second (ms)"
 	p.X.Label.Text = "elapsed (s)"
 	p.Y.Label.Text = "ms"
+	_, partial := partialLast(res)
+	partial = partial && res.Series[len(res.Series)-1].Hists[main] != ""
 	for i, l := range lines {
-		ln, err := plotter.NewLine(l)
-		if err != nil {
+		if err := addLine(p, l, palette[i], qs[i].name, partial); err != nil {
 			return nil, err
 		}
-		ln.Color = palette[i]
-		ln.Width = vg.Points(1.2)
-		p.Add(ln)
-		p.Legend.Add(qs[i].name, ln)
 	}
 	p.Legend.Top = true
 	roomForLegend(p)
@@ -150,7 +233,7 @@ func latencyOverTime(res *stats.Result, main string) ([]byte, error) {
 // percentileChart plots latency against percentile on the usual
 // HdrHistogram scale (x = 1/(1-q): 90%, 99%, 99.9% evenly spaced).
 func percentileChart(res *stats.Result, main string) ([]byte, error) {
-	p := plot.New()
+	p := newPlot()
 	p.Title.Text = "latency by percentile"
 	p.X.Label.Text = "percentile"
 	p.Y.Label.Text = "ms"
@@ -245,18 +328,17 @@ func throughputChart(res *stats.Result, _ string) ([]byte, error) {
 			lines[i] = append(lines[i], plotter.XY{X: float64(iv.T - t0), Y: float64(iv.Counters[n])})
 		}
 	}
-	p := plot.New()
+	p := newPlot()
 	p.Title.Text = "operations per second"
 	p.X.Label.Text = "elapsed (s)"
+	_, partial := partialLast(res)
+	if partial {
+		p.Title.Text += " (dashed: the last, partial second)"
+	}
 	for i, l := range lines {
-		ln, err := plotter.NewLine(l)
-		if err != nil {
+		if err := addLine(p, l, palette[i], names[i], partial); err != nil {
 			return nil, err
 		}
-		ln.Color = palette[i]
-		ln.Width = vg.Points(1.2)
-		p.Add(ln)
-		p.Legend.Add(names[i], ln)
 	}
 	p.Legend.Top = true
 	roomForLegend(p)

@@ -36,7 +36,7 @@ func TestText(t *testing.T) {
 	th, _ := threshold.Parse("p99<10ms")
 	res := sample()
 	var b bytes.Buffer
-	Text(&b, res, "message", []threshold.Outcome{th.Check(res, "message")})
+	Text(&b, res, "message", []threshold.Outcome{th.Check(res, "message")}, "")
 	out := b.String()
 	for _, want := range []string{"scenario chat", "completed 300", "*message", "send_lag", "send:timeout", "threshold p99<10ms", "FAIL", "19.5 KiB"} {
 		if !strings.Contains(out, want) {
@@ -76,7 +76,7 @@ func TestCSV(t *testing.T) {
 
 func TestHTML(t *testing.T) {
 	var b bytes.Buffer
-	if err := HTML(&b, sample(), "message", nil); err != nil {
+	if err := HTML(&b, sample(), "message", nil, ""); err != nil {
 		t.Fatal(err)
 	}
 	h := b.String()
@@ -87,5 +87,33 @@ func TestHTML(t *testing.T) {
 		if strings.Contains(h, bad) {
 			t.Errorf("html not self-contained: %q", bad)
 		}
+	}
+}
+
+// The saturation warning appears when the generator's own send lag
+// explains the latency, and not when the server does.
+func TestSaturation(t *testing.T) {
+	mk := func(lag, msg time.Duration) *stats.Result {
+		rec := stats.NewRecorder([]string{"message", "send_lag"}, 1)
+		for i := 0; i < 100; i++ {
+			rec.Record(0, 0, msg)
+			rec.Record(1, 0, lag)
+		}
+		rec.Add(stats.Scheduled, 100)
+		rec.Tick(time.Unix(1_700_000_000, 0))
+		res := rec.Snapshot()
+		res.Scenario = "chat"
+		return &res
+	}
+	if w := Saturation(mk(40*time.Millisecond, 50*time.Millisecond), "message"); !strings.Contains(w, "saturated") {
+		t.Errorf("send lag 40ms of 50ms: no warning")
+	}
+	if w := Saturation(mk(100*time.Microsecond, 50*time.Millisecond), "message"); w != "" {
+		t.Errorf("send lag 0.1ms of 50ms: %q", w)
+	}
+	var b bytes.Buffer
+	HTML(&b, mk(40*time.Millisecond, 50*time.Millisecond), "message", nil, "")
+	if !strings.Contains(b.String(), `id="saturation"`) {
+		t.Error("html lacks the saturation warning")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -28,9 +29,14 @@ func fmtDur(d time.Duration) string {
 }
 
 // Text writes a human summary of res; outcomes (may be nil) are the
-// threshold checks.
-func Text(w io.Writer, res *stats.Result, mainMetric string, outcomes []threshold.Outcome) error {
+// threshold checks, notDone (may be "") why the run could not do its job.
+func Text(w io.Writer, res *stats.Result, mainMetric string, outcomes []threshold.Outcome, notDone string) error {
 	c := res.Counters
+	var head []string
+	for _, f := range Header(res) {
+		head = append(head, f.Name+" "+f.Value)
+	}
+	fmt.Fprintf(w, "xmppcheck load: %s\n", strings.Join(head, ", "))
 	fmt.Fprintf(w, "scenario %s", res.Scenario)
 	if n := len(res.Shards); n > 1 || (n == 1 && res.Shards[0].Of > 1) {
 		fmt.Fprintf(w, " (%d shard results)", n)
@@ -41,27 +47,20 @@ func Text(w io.Writer, res *stats.Result, mainMetric string, outcomes []threshol
 	fmt.Fprintf(w, "  rate %.1f/s completed   errors %d (%.3g%% incl. lost)\n", res.Rate(), c[stats.Errors], 100*res.ErrorRatio())
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "\tmetric\tcount\tmin\tp50\tp90\tp99\tp99.9\tmax\tmean\t")
+	fmt.Fprintln(tw, "\tmetric\tcount\tmin\tp50\tp90\tp95\tp99\tp99.9\tmax\tmean\t")
 	for _, name := range orderedMetrics(res) {
 		m := res.Metrics[name]
 		mark := ""
 		if name == mainMetric {
 			mark = "*"
 		}
-		fmt.Fprintf(tw, "\t%s%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", mark, name, m.Count, us(m.MinUS), us(m.P50US), us(m.P90US), us(m.P99US), us(m.P999US), us(m.MaxUS), us(int64(m.MeanUS)))
+		fmt.Fprintf(tw, "\t%s%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", mark, name, m.Count, us(m.MinUS), us(m.P50US), us(m.P90US), us(p95(m)), us(m.P99US), us(m.P999US), us(m.MaxUS), us(int64(m.MeanUS)))
 	}
 	tw.Flush()
 
 	if len(res.Errors) > 0 {
 		fmt.Fprintln(w, "  errors by kind:")
-		kinds := make([]string, 0, len(res.Errors))
-		for k := range res.Errors {
-			kinds = append(kinds, k)
-		}
-		sort.Slice(kinds, func(i, j int) bool {
-			return res.Errors[kinds[i]] > res.Errors[kinds[j]] || (res.Errors[kinds[i]] == res.Errors[kinds[j]] && kinds[i] < kinds[j])
-		})
-		for _, k := range kinds {
+		for _, k := range sortedErrorKinds(res) {
 			fmt.Fprintf(w, "    %-40s %d\n", k, res.Errors[k])
 		}
 	}
@@ -91,7 +90,29 @@ func Text(w io.Writer, res *stats.Result, mainMetric string, outcomes []threshol
 		}
 		fmt.Fprintf(w, "  threshold %-22s actual %-12s %s\n", o.Expr, o.Actual, verdict)
 	}
+	if s := Saturation(res, mainMetric); s != "" {
+		fmt.Fprintf(w, "  WARNING: %s\n", s)
+	}
+	if res.Incomplete {
+		fmt.Fprintln(w, "  WARNING: incomplete result: the results stream ends before the run did")
+	}
+	fmt.Fprint(w, "  legend:")
+	for _, f := range Legend[:2] {
+		fmt.Fprintf(w, " %s = %s;", f.Name, strings.SplitN(f.Value, ";", 2)[0])
+	}
+	fmt.Fprintln(w, " foreign = stanzas of other runs, ignored")
+	word, detail := Verdict(outcomes, notDone)
+	fmt.Fprintf(w, "RESULT: %s — %s\n", word, detail)
 	return nil
+}
+
+// p95 is the metric's 95th percentile (recomputed for results written
+// before the field existed).
+func p95(m *stats.Metric) int64 {
+	if m.P95US == 0 && m.Count > 0 {
+		return m.Quantile(95)
+	}
+	return m.P95US
 }
 
 func expected(res *stats.Result) int64 {

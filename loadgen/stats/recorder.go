@@ -49,7 +49,9 @@ type Recorder struct {
 
 	tickMu   sync.Mutex
 	last     map[string]int64 // counters at the previous tick
-	lastErrs int64
+	lastErrs map[string]int64 // errors by kind at the previous tick
+	lastTick time.Time
+	sink     func(Interval)
 	totals   []*hdr.Histogram
 	series   []Interval
 	lastT    int64
@@ -74,7 +76,10 @@ func NewRecorder(metrics []string, shards int) *Recorder {
 		errors:  map[string]int64{},
 		last:    map[string]int64{},
 		start:   time.Now(),
+
+		lastErrs: map[string]int64{},
 	}
+	r.lastTick = r.start
 	for i, m := range metrics {
 		r.index[m] = i
 		r.totals = append(r.totals, NewHistogram())
@@ -166,6 +171,10 @@ func (r *Recorder) Tick(now time.Time) {
 		iv.T = r.lastT + 1 // two ticks in one second (the final one)
 	}
 	r.lastT = iv.T
+	if span := now.Sub(r.lastTick); span > 0 {
+		iv.Span = max(1, span.Milliseconds())
+	}
+	r.lastTick = now
 	agg := make([]*hdr.Histogram, len(r.metrics))
 	for i := range agg {
 		agg[i] = NewHistogram()
@@ -194,7 +203,32 @@ func (r *Recorder) Tick(now time.Time) {
 		}
 		r.last[k] = v
 	}
+	for k, v := range r.ErrorsByKind() {
+		if d := v - r.lastErrs[k]; d != 0 {
+			if iv.Errors == nil {
+				iv.Errors = map[string]int64{}
+			}
+			iv.Errors[k] = d
+		}
+		r.lastErrs[k] = v
+	}
 	r.series = append(r.series, iv)
+	if r.sink != nil {
+		r.sink(iv)
+	}
+}
+
+// OnTick makes Tick hand every closed interval to sink (from Tick's
+// goroutine, in order): the way results stream out while a run goes.
+// Call it before the first Tick.
+func (r *Recorder) OnTick(sink func(Interval)) { r.sink = sink }
+
+// Restart sets the start of the first interval (the time the recorder's
+// first measurement may come in).
+func (r *Recorder) Restart(t time.Time) {
+	r.tickMu.Lock()
+	r.lastTick = t
+	r.tickMu.Unlock()
 }
 
 // Snapshot returns the totals so far (as of the last Tick): the result of

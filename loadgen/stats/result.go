@@ -30,6 +30,20 @@ type Result struct {
 	Errors   map[string]int64   `json:"errors"`
 	Metrics  map[string]*Metric `json:"metrics"`
 	Series   []Interval         `json:"series"`
+	// Thresholds are the verdicts of the run's --threshold expressions,
+	// filled in by whoever evaluated them (empty when none were given).
+	Thresholds []Verdict `json:"thresholds,omitempty"`
+	// Incomplete is set when the result was rebuilt from a results stream
+	// that ended before the run did (crash, interrupt, full disk).
+	Incomplete bool `json:"incomplete,omitempty"`
+}
+
+// Verdict is one evaluated threshold.
+type Verdict struct {
+	Expr   string `json:"expr"`
+	Actual string `json:"actual"`
+	Pass   bool   `json:"pass"`
+	Error  string `json:"error,omitempty"` // the threshold could not be evaluated
 }
 
 // Window is the measured phase (sending), excluding setup and drain; rates
@@ -61,9 +75,13 @@ type Shard struct {
 // Interval is one second of the series: counter deltas and the latencies
 // recorded in that second.
 type Interval struct {
-	T        int64             `json:"t"` // Unix second
+	T int64 `json:"t"` // Unix second
+	// Span is the length of time the interval covers, in milliseconds
+	// (about 1000; less for the last, partial second of a run).
+	Span     int64             `json:"span_ms,omitempty"`
 	Counters map[string]int64  `json:"counters,omitempty"`
-	Hists    map[string]string `json:"hists,omitempty"` // metric -> HdrHistogram V2 compressed, base64
+	Errors   map[string]int64  `json:"errors,omitempty"` // errors by kind counted in this interval
+	Hists    map[string]string `json:"hists,omitempty"`  // metric -> HdrHistogram V2 compressed, base64
 }
 
 // Metric is one latency distribution.
@@ -74,12 +92,15 @@ type Metric struct {
 	MeanUS float64 `json:"mean_us"`
 	P50US  int64   `json:"p50_us"`
 	P90US  int64   `json:"p90_us"`
+	P95US  int64   `json:"p95_us"`
 	P99US  int64   `json:"p99_us"`
 	P999US int64   `json:"p99_9_us"`
 	MaxUS  int64   `json:"max_us"`
 
 	h *hdr.Histogram
 }
+
+func unixSecondEnd(t int64) time.Time { return time.Unix(t, 0) }
 
 func encode(h *hdr.Histogram) string {
 	b, err := h.Encode(hdr.V2CompressedEncodingCookieBase)
@@ -102,6 +123,7 @@ func (m *Metric) derive() {
 	m.MeanUS = h.Mean()
 	m.P50US = h.ValueAtQuantile(50)
 	m.P90US = h.ValueAtQuantile(90)
+	m.P95US = h.ValueAtQuantile(95)
 	m.P99US = h.ValueAtQuantile(99)
 	m.P999US = h.ValueAtQuantile(99.9)
 	m.MaxUS = h.Max()
@@ -293,6 +315,13 @@ func Merge(parts ...*Result) (*Result, error) {
 			for k, v := range iv.Counters {
 				o.Counters[k] += v
 			}
+			for k, v := range iv.Errors {
+				if o.Errors == nil {
+					o.Errors = map[string]int64{}
+				}
+				o.Errors[k] += v
+			}
+			o.Span = max(o.Span, iv.Span)
 			for name, enc := range iv.Hists {
 				h, err := DecodeHist(enc)
 				if err != nil {

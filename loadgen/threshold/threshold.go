@@ -14,7 +14,8 @@
 //
 // STAT is pNN or pNN.N (percentile), min, mean, max, errors, lost, late or
 // rate; OP is <, <=, >, >=, == or !=; UNIT for latencies is us, ms, s (or
-// any time.ParseDuration unit).
+// any time.ParseDuration unit) and is required: a bare "p99<50" is an
+// error, never silently milliseconds.
 package threshold
 
 import (
@@ -102,6 +103,29 @@ func Parse(expr string) (Threshold, error) {
 	return t, nil
 }
 
+// ErrUnknownMetric is wrapped by CheckMetrics for a threshold on a metric
+// the scenario does not measure.
+var ErrUnknownMetric = errors.New("threshold: unknown metric")
+
+// CheckMetrics checks, before a run, that every latency threshold names a
+// metric the scenario measures (known, in report order); the error lists
+// them, so a typo is caught before anything is sent.
+func CheckMetrics(ths []Threshold, known []string) error {
+	for _, t := range ths {
+		if t.Metric == "" {
+			continue
+		}
+		ok := false
+		for _, k := range known {
+			ok = ok || k == t.Metric
+		}
+		if !ok {
+			return fmt.Errorf("%w: %q: %q is not measured by this scenario; its metrics: %s", ErrUnknownMetric, t.Expr, t.Metric, strings.Join(known, ", "))
+		}
+	}
+	return nil
+}
+
 func isPercentile(s string) bool {
 	if len(s) < 2 || s[0] != 'p' {
 		return false
@@ -114,8 +138,8 @@ func parseLatency(s string) (time.Duration, error) {
 	if d, err := time.ParseDuration(s); err == nil {
 		return d, nil
 	}
-	if f, err := strconv.ParseFloat(s, 64); err == nil {
-		return time.Duration(f * float64(time.Millisecond)), nil // bare numbers are milliseconds
+	if _, err := strconv.ParseFloat(s, 64); err == nil {
+		return 0, fmt.Errorf("latency %q has no unit: write e.g. %sms, %sus or %ss", s, s, s, s)
 	}
 	return 0, fmt.Errorf("latency %q: want a duration like 50ms", s)
 }
