@@ -270,6 +270,9 @@ var errRemoveRefused = errors.New("remove refused")
 
 // remove deletes a by XEP-0077 §3.2 from its own session.
 func (e *Env) remove(ctx context.Context, a target.Account) error {
+	if !a.Created { // issue 12: never remove a supplied account
+		return fmt.Errorf("%w: %s", errSuppliedAccount, e.Bare(a))
+	}
 	c, err := e.Session(ctx, a)
 	if err != nil {
 		return err
@@ -299,7 +302,7 @@ func (fp footprint) needles() []evidence.Needle {
 // vCard and upload are no longer served, and (with evidence) its roster
 // names, vCard and offline messages are gone from storage.
 func checkSelfDeletion(ctx context.Context, e *Env) error {
-	acc, err := e.Accounts(ctx, "del-a", "del-b")
+	acc, err := e.DisposableAccounts(ctx, "del-a", "del-b")
 	if err != nil {
 		return err
 	}
@@ -362,7 +365,7 @@ func checkAddressReuse(ctx context.Context, e *Env) error {
 	if !e.canCreateAccounts() {
 		return notTestablef("the spec may not create accounts on this target (remote without --ibr)")
 	}
-	acc, err := e.Accounts(ctx, "reuse-a", "reuse-b")
+	acc, err := e.DisposableAccounts(ctx, "reuse-a", "reuse-b")
 	if err != nil {
 		return err
 	}
