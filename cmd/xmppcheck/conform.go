@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -22,12 +23,8 @@ type conformFlags struct {
 	targetName string
 	targetFile string
 	fixtures   string
-	remote     string
-	remoteTLS  string
-	remoteS2S  string
-	domain     string
-	accounts   []string
-	ibr        bool
+	remote     remoteSpec
+	pull       bool
 	claims     []string
 	timeout    time.Duration
 	ioTimeout  time.Duration
@@ -85,16 +82,12 @@ claim whose verdict is error).`,
 	fl.StringVar(&f.targetName, "target", "", "fixture target `NAME` (fixtures/targets/NAME/target.yaml)")
 	fl.StringVar(&f.targetFile, "target-file", "", "target `FILE` describing a container to build and test")
 	fl.StringVar(&f.fixtures, "fixtures", "", "`DIR` holding fixture targets (default: fixtures/targets of the enclosing checkout)")
-	fl.StringVar(&f.remote, "remote", "", "test a live server: its client STARTTLS port `HOST:PORT`")
-	fl.StringVar(&f.remoteTLS, "remote-tls", "", "remote: direct TLS client port `HOST:PORT` (XEP-0368)")
-	fl.StringVar(&f.remoteS2S, "remote-s2s", "", "remote: server-to-server port `HOST:PORT`")
-	fl.StringVar(&f.domain, "domain", "", "remote: the XMPP `DOMAIN` the server serves")
-	fl.StringArrayVar(&f.accounts, "account", nil, "remote: an existing test account `JID:PASSWORD` (repeatable)")
-	fl.BoolVar(&f.ibr, "ibr", false, "remote: allow creating throwaway accounts by in-band registration")
+	f.remote.flags(cmd)
 	fl.StringArrayVar(&f.claims, "claims", nil, "claims to test: `ids, globs or labels` (default: all of the policy)")
 	fl.DurationVar(&f.timeout, "timeout", 60*time.Second, "time allowed for each claim")
 	fl.DurationVar(&f.ioTimeout, "io-timeout", 10*time.Second, "time allowed for each network read or write")
 	fl.BoolVar(&f.strict, "strict", false, "treat not-testable as a failure")
+	fl.BoolVar(&f.pull, "pull", false, "container targets: pull an image: that is not present locally (never done otherwise)")
 	fl.BoolVar(&f.keep, "keep", false, "container targets: leave the container running afterwards (for debugging)")
 	fl.BoolVar(&f.list, "list", false, "list the conformance specs (a dry run) and exit")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "show Ginkgo's progress on standard error and passing evidence")
@@ -112,14 +105,14 @@ func runConform(cmd *cobra.Command, f conformFlags) error {
 	if _, err := conformance.Select(pol, f.claims); err != nil {
 		return usageErr("%v", err)
 	}
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	var tg target.Target
 	if !f.list {
-		if tg, err = buildTarget(f, pol, stderr); err != nil {
+		if tg, err = buildTarget(ctx, f, pol, stderr); err != nil {
 			return err
 		}
 	}
-	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	cfg := conformance.Config{
 		Policy: pol, Target: tg, Claims: f.claims, Timeout: f.timeout, IOTimeout: f.ioTimeout,
 		Strict: f.strict, Version: version, DryRun: f.list, Verbose: f.verbose,
@@ -166,30 +159,24 @@ func runConform(cmd *cobra.Command, f conformFlags) error {
 
 // buildTarget makes the target the flags describe; exactly one of
 // --target, --target-file and --remote may be given.
-func buildTarget(f conformFlags, pol *spec.Policy, stderr io.Writer) (target.Target, error) {
-	if countSet(f.targetName, f.targetFile, f.remote) > 1 {
+func buildTarget(ctx context.Context, f conformFlags, pol *spec.Policy, stderr io.Writer) (target.Target, error) {
+	r := f.remote
+	if countSet(f.targetName, f.targetFile, r.remote) > 1 {
 		return nil, usageErr("conform: give only one of --target, --target-file and --remote")
 	}
-	if f.remote == "" && (f.domain != "" || len(f.accounts) > 0 || f.ibr || f.remoteTLS != "" || f.remoteS2S != "") {
-		return nil, usageErr("conform: --domain, --account, --ibr, --remote-tls and --remote-s2s need --remote")
+	if r.remote == "" && (r.domain != "" || len(r.accounts) > 0 || r.accountsFile != "" || r.ibr || r.remoteTLS != "" || r.remoteS2S != "") {
+		return nil, usageErr("conform: --domain, --account, --accounts-file, --ibr, --remote-tls and --remote-s2s need --remote")
 	}
 	switch {
-	case f.remote != "":
-		if f.domain == "" {
-			return nil, usageErr("conform: --remote needs --domain")
+	case r.remote != "":
+		rr, err := r.resolve(ctx)
+		if err != nil {
+			return nil, usageErr("conform: %v", err)
 		}
-		opts := []target.RemoteOption{target.WithRemoteAddrs(target.Addrs{C2STLS: f.remoteTLS, S2S: f.remoteS2S})}
-		for _, a := range f.accounts {
-			acct, err := target.ParseAccount(a, f.domain)
-			if err != nil {
-				return nil, usageErr("conform: %v", err)
-			}
-			opts = append(opts, target.WithAccount(acct))
+		if err := preflight(ctx, rr, f.ioTimeout); err != nil {
+			return nil, usageErr("conform: %v", err)
 		}
-		if f.ibr {
-			opts = append(opts, target.WithIBR())
-		}
-		return target.NewRemote(f.remote, f.domain, opts...), nil
+		return rr.target(r.ibr), nil
 	case f.targetName != "" || f.targetFile != "":
 		file, err := targetPath("conform", f.targetName, f.targetFile, f.fixtures)
 		if err != nil {
@@ -197,6 +184,9 @@ func buildTarget(f conformFlags, pol *spec.Policy, stderr io.Writer) (target.Tar
 		}
 		tf, err := target.LoadFile(file)
 		if err != nil {
+			return nil, usageErr("conform: %v", err)
+		}
+		if err := checkNoPull(ctx, tf, f.pull); err != nil {
 			return nil, usageErr("conform: %v", err)
 		}
 		dockerenv.Setup()
