@@ -55,8 +55,8 @@ func TestResolveDomain(t *testing.T) {
 			srv(t, "_xmpp-client._tcp.example.org.", 20, 0, 5999, "backup.example.org."),
 			srv(t, "_xmpp-client._tcp.example.org.", 10, 0, 15222, "xmpp.example.org."),
 		},
-		"_xmpps-client._tcp.example.org.": {srv(t, "_xmpps-client._tcp.example.org.", 10, 0, 443, "tls.example.org.")},
-		"_xmpp-server._tcp.example.org.":  {srv(t, "_xmpp-server._tcp.example.org.", 10, 0, 15269, "s2s.example.org.")},
+		"_xmpps-client._tcp.example.org.":  {srv(t, "_xmpps-client._tcp.example.org.", 10, 0, 443, "tls.example.org.")},
+		"_xmpp-server._tcp.example.org.":   {srv(t, "_xmpp-server._tcp.example.org.", 10, 0, 15269, "s2s.example.org.")},
 		"_xmpp-client._tcp.nossl.example.": {srv(t, "_xmpp-client._tcp.nossl.example.", 0, 0, 0, ".")},
 	})
 	ctx := context.Background()
