@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -14,6 +13,7 @@ import (
 	"github.com/xmppcheck/xmppcheck/conformance"
 	"github.com/xmppcheck/xmppcheck/conformance/report"
 	"github.com/xmppcheck/xmppcheck/conformance/target"
+	"github.com/xmppcheck/xmppcheck/conformance/waiver"
 	"github.com/xmppcheck/xmppcheck/internal/dockerenv"
 	"github.com/xmppcheck/xmppcheck/spec"
 )
@@ -25,6 +25,7 @@ type conformFlags struct {
 	fixtures   string
 	remote     remoteSpec
 	pull       bool
+	waivers    string
 	claims     []string
 	timeout    time.Duration
 	ioTimeout  time.Duration
@@ -87,6 +88,7 @@ claim whose verdict is error).`,
 	fl.DurationVar(&f.timeout, "timeout", 60*time.Second, "time allowed for each claim")
 	fl.DurationVar(&f.ioTimeout, "io-timeout", 10*time.Second, "time allowed for each network read or write")
 	fl.BoolVar(&f.strict, "strict", false, "treat not-testable as a failure")
+	fl.StringVar(&f.waivers, "waivers", "", "waiver `FILE`: known failures (claim, reason, expires YYYY-MM-DD) reported as waived; an expired waiver fails the run")
 	fl.BoolVar(&f.pull, "pull", false, "container targets: pull an image: that is not present locally (never done otherwise)")
 	fl.BoolVar(&f.keep, "keep", false, "container targets: leave the container running afterwards (for debugging)")
 	fl.BoolVar(&f.list, "list", false, "list the conformance specs (a dry run) and exit")
@@ -102,14 +104,22 @@ func runConform(cmd *cobra.Command, f conformFlags) error {
 	if err != nil {
 		return err
 	}
-	if _, err := conformance.Select(pol, f.claims); err != nil {
+	selected, err := conformance.Select(pol, f.claims)
+	if err != nil {
 		return usageErr("%v", err)
+	}
+	var waivers *waiver.File
+	if f.waivers != "" {
+		if waivers, err = waiver.Load(f.waivers); err != nil {
+			return usageErr("conform: %v", err)
+		}
 	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var tg target.Target
+	cc := newContainerConsole(stderr, f.verbose)
 	if !f.list {
-		if tg, err = buildTarget(ctx, f, pol, stderr); err != nil {
+		if tg, err = buildTarget(ctx, f, pol, cc); err != nil {
 			return err
 		}
 	}
@@ -130,9 +140,16 @@ func runConform(cmd *cobra.Command, f conformFlags) error {
 		}
 		return nil
 	}
+	cc.phase("testing %d claim(s) of %s (%s)", len(selected), pol.Name, targetWords(tg))
 	rep, runErr := conformance.Run(ctx, cfg)
+	if rep == nil || runErr != nil || rep.Summary.ExitCode == report.ExitError {
+		cc.failed()
+	}
 	if rep == nil {
 		return usageErr("conform: %v", runErr)
+	}
+	if waivers != nil {
+		waivers.Apply(rep, time.Now())
 	}
 	console := stdout
 	if f.out.toStdout() { // a report on standard output: the table goes to standard error
@@ -159,7 +176,7 @@ func runConform(cmd *cobra.Command, f conformFlags) error {
 
 // buildTarget makes the target the flags describe; exactly one of
 // --target, --target-file and --remote may be given.
-func buildTarget(ctx context.Context, f conformFlags, pol *spec.Policy, stderr io.Writer) (target.Target, error) {
+func buildTarget(ctx context.Context, f conformFlags, pol *spec.Policy, cc *containerConsole) (target.Target, error) {
 	r := f.remote
 	if countSet(f.targetName, f.targetFile, r.remote) > 1 {
 		return nil, usageErr("conform: give only one of --target, --target-file and --remote")
@@ -190,7 +207,12 @@ func buildTarget(ctx context.Context, f conformFlags, pol *spec.Policy, stderr i
 			return nil, usageErr("conform: %v", err)
 		}
 		dockerenv.Setup()
-		return target.NewContainer(tf, target.WithKeep(f.keep), target.WithBuildLog(stderr)), nil
+		what := "image " + tf.Image
+		if tf.Build != nil {
+			what = "a build of " + tf.Build.Context
+		}
+		cc.phase("target %s: starting a container from %s, then the claims (the build log with -v)", tf.Name, what)
+		return target.NewContainer(tf, target.WithKeep(f.keep), target.WithBuildLog(cc)), nil
 	default:
 		t, err := target.NewEmbedded(pol)
 		if err != nil {
