@@ -136,7 +136,9 @@ type Waiver struct {
 
 // Waived reports whether a failing verdict is accepted by a waiver that
 // has not expired.
-func (r Result) Waived() bool { return r.Waiver != nil && !r.Waiver.Expired && r.Verdict != Pass && r.Verdict != Error }
+func (r Result) Waived() bool {
+	return r.Waiver != nil && !r.Waiver.Expired && r.Verdict != Pass && r.Verdict != Error
+}
 
 // Evidence is one observation a verdict rests on.
 type Evidence struct {
