@@ -122,3 +122,33 @@ func TestVersion(t *testing.T) {
 		t.Errorf("-v at the root: exit %d (%s), want a usage error, not --version", code, stderr)
 	}
 }
+
+// TestSmallItems (issue 12, item 8): a failed policy lint exits 1 (a check
+// failed), counts agree with their nouns, README shows --policy, and serve's default files in a checkout are ignored by git.
+func TestSmallItems(t *testing.T) {
+	code, _, stderr := runIn(t, "policy", "lint", "../../spec/testdata/lint/three-errors.yaml")
+	if code != exitFailed {
+		t.Errorf("policy lint with problems: exit %d, want %d\n%s", code, exitFailed, stderr)
+	}
+	for n, want := range map[int]string{0: "0 conflicts", 1: "1 conflict", 2: "2 conflicts"} {
+		if got := plural(n, "conflict"); got != want {
+			t.Errorf("plural(%d) = %q", n, got)
+		}
+	}
+	ign, err := os.ReadFile("../../.gitignore")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"/" + defaultDataDir + "/", "/" + defaultKeyFile} {
+		if !strings.Contains(string(ign), p+"\n") {
+			t.Errorf(".gitignore lacks %s (xmppcheck serve's default in a checkout)", p)
+		}
+	}
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), "conform --policy ") {
+		t.Error("README never shows conform --policy")
+	}
+}

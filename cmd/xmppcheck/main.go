@@ -100,7 +100,7 @@ Exit codes: 0 ok, 1 a check failed, 2 usage, input or infrastructure error.`,
 	}
 	// --version without a -v shorthand: -v is --verbose in the subcommands.
 	root.Flags().Bool("version", false, "print the version and exit")
-	root.SetVersionTemplate("{{.Version}}\n")
+	root.SetVersionTemplate("xmppcheck version {{.Version}}\n")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageErr("%v\nRun '%s --help' for usage.", err, c.CommandPath())
 	})

@@ -12,7 +12,7 @@ import (
 // it comes from the VCS stamp Go writes into the binary, when there is one.
 var commit = ""
 
-// versionString is "xmppcheck VERSION (commit C, GOVERSION)".
+// versionString is "VERSION (commit C, GOVERSION)".
 func versionString() string {
 	c, modified := commit, false
 	if info, ok := debug.ReadBuildInfo(); ok {
@@ -35,7 +35,7 @@ func versionString() string {
 	} else if modified {
 		c += "+modified"
 	}
-	return fmt.Sprintf("xmppcheck %s (commit %s, %s)", version, c, runtime.Version())
+	return fmt.Sprintf("%s (commit %s, %s)", version, c, runtime.Version())
 }
 
 func newVersionCmd() *cobra.Command {
@@ -44,7 +44,7 @@ func newVersionCmd() *cobra.Command {
 		Short: "Print the version and the commit xmppcheck was built from",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			fmt.Fprintln(cmd.OutOrStdout(), versionString())
+			fmt.Fprintln(cmd.OutOrStdout(), "xmppcheck version "+versionString())
 			return nil
 		},
 	}
