@@ -4,11 +4,10 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 
 	"github.com/xmppcheck/xmppcheck/fixtures"
+	"github.com/xmppcheck/xmppcheck/internal/dockerenv"
 	"github.com/xmppcheck/xmppcheck/internal/target"
 )
 
@@ -41,16 +40,7 @@ func resolveTarget(name, file, fixturesDir string) (path, shown string, err erro
 
 // imageInspect reports whether the engine has image locally (a variable
 // so tests can answer without an engine).
-var imageInspect = func(ctx context.Context, image string) (bool, error) {
-	out, err := exec.CommandContext(ctx, "docker", "image", "inspect", "--format", "{{.Id}}", image).CombinedOutput()
-	if err == nil {
-		return true, nil
-	}
-	if strings.Contains(strings.ToLower(string(out)), "no such image") {
-		return false, nil
-	}
-	return false, fmt.Errorf("docker image inspect %s: %v: %s", image, err, strings.TrimSpace(string(out)))
-}
+var imageInspect = dockerenv.ImageExists
 
 // checkNoPull refuses a target whose prebuilt image: is not present
 // locally unless --pull was given: xmppcheck never fetches an image from
