@@ -44,6 +44,10 @@ type Config struct {
 	Version string
 	// DryRun lists the specs without running them (see SpecList).
 	DryRun bool
+	// OnResult, when set, is called after each claim's verdict with the
+	// number of claims done and selected (issue 12: a progress line per
+	// claim).
+	OnResult func(done, total int, res report.Result)
 }
 
 // ErrUsage is wrapped by errors in a Config (unknown claim, empty
@@ -120,8 +124,12 @@ var (
 
 func (r *run) record(res report.Result) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.results[spec.ClaimID(res.Claim)] = res
+	done, total := len(r.results), len(r.selected)
+	r.mu.Unlock()
+	if r.cfg.OnResult != nil {
+		r.cfg.OnResult(done, total, res)
+	}
 }
 
 // fakeT is the GinkgoTestingT of an in-process run.

@@ -129,6 +129,10 @@ func runConform(cmd *cobra.Command, f conformFlags) error {
 	}
 	if f.verbose {
 		cfg.Progress = stderr
+	} else {
+		cfg.OnResult = func(done, total int, res report.Result) {
+			cc.phase("claim %d of %d: %s %s", done, total, res.Claim, res.Verdict)
+		}
 	}
 	if f.list {
 		specs, err := conformance.List(ctx, cfg)

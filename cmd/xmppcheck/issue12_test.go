@@ -152,3 +152,21 @@ func TestSmallItems(t *testing.T) {
 		t.Error("README never shows conform --policy")
 	}
 }
+
+// TestConformProgress (issue 12, item 6): one line per phase and per
+// claim on standard error, without -v.
+func TestConformProgress(t *testing.T) {
+	s := fakexmpp.Start(t)
+	s.AddUser("probe", "hunter2-probe-pw")
+	t.Setenv(accountsEnv, "probe@localhost:hunter2-probe-pw")
+	code, stdout, stderr := runChild(t, "conform", "--remote", s.Addr(), "--domain", "localhost", "--claims", "tls.c2s-required,tls.c2s-min-version")
+	for _, w := range []string{"xmppcheck: testing 2 claim(s) of JabberX Privacy Policy (the live XMPP service of localhost",
+		"xmppcheck: claim 1 of 2: tls.c2s-required pass\n", "xmppcheck: claim 2 of 2: tls.c2s-min-version pass\n"} {
+		if !strings.Contains(stderr, w) {
+			t.Errorf("stderr lacks %q:\n%s", w, stderr)
+		}
+	}
+	if code != exitOK || strings.Contains(stdout, "claim 1 of") {
+		t.Errorf("exit %d; stdout:\n%s", code, stdout)
+	}
+}
