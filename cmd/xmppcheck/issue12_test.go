@@ -170,3 +170,19 @@ func TestConformProgress(t *testing.T) {
 		t.Errorf("exit %d; stdout:\n%s", code, stdout)
 	}
 }
+
+// TestDoctorTarget (issue 12, item 3): doctor lints the target file and
+// asks for a container engine.
+func TestDoctorTarget(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "target.yaml")
+	os.WriteFile(p, []byte("name: x\nimgae: i\n"), 0o644)
+	code, out, _ := runIn(t, "doctor", "--target-file", p)
+	for _, w := range []string{"problem  target file", p + `:2:1: unknown key "imgae"`, "fix: xmppcheck target lint", " container engine "} {
+		if !strings.Contains(out, w) {
+			t.Errorf("lacks %q:\n%s", w, out)
+		}
+	}
+	if code != exitFailed {
+		t.Errorf("exit %d", code)
+	}
+}
