@@ -35,3 +35,22 @@ func (e *Env) DisposableAccounts(ctx context.Context, hints ...string) ([]target
 
 // errSuppliedAccount: a spec tried to remove an account the user supplied.
 var errSuppliedAccount = errors.New("refusing to remove an account xmppcheck did not create")
+
+// PreferDisposableAccount is Account, except that where the target can
+// make an account the spec may disturb (a remote target with --ibr) it
+// uses one: a check whose failed logins could lock out an account
+// (auth.brute-force-protection) then never touches a supplied account
+// when it need not.
+func (e *Env) PreferDisposableAccount(ctx context.Context, hint string) (target.Account, error) {
+	if _, ok := e.Target.(target.DisposableAccounter); ok {
+		acc, err := e.DisposableAccounts(ctx, hint)
+		var ve *verdictError
+		if !errors.As(err, &ve) {
+			if err != nil {
+				return target.Account{}, err
+			}
+			return acc[0], nil
+		}
+	}
+	return e.Account(ctx, hint)
+}

@@ -3,6 +3,7 @@ package conformance
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,6 +65,9 @@ func TestSuppliedAccountsSurvive(t *testing.T) {
 			t.Logf("ibr=%v %s: %s %s", ibr, id, res.Verdict, res.Reason)
 			if !ibr && (id == spec.AccountSelfDeletion || id == spec.AccountAddressReuse) && res.Verdict != report.NotTestable {
 				t.Errorf("%s without --ibr and with supplied accounts only: %s (%s), want not-testable", id, res.Verdict, res.Reason)
+			}
+			if ibr && id == spec.AuthBruteForce && !strings.Contains(res.Transcript, "throwaway account") {
+				t.Errorf("%s with --ibr locks out a supplied account rather than a throwaway one", id)
 			}
 			if ibr && id == spec.AccountSelfDeletion && res.Verdict != report.Pass {
 				t.Errorf("%s with --ibr: %s (%s), want pass on throwaway accounts", id, res.Verdict, res.Reason)
