@@ -56,11 +56,23 @@ verdict with the evidence it rests on:
 Targets:
   (default)            the embedded reference server, in-process on loopback,
                        with temporary data and key and a test clock
-  --target NAME        fixtures/targets/NAME/target.yaml: a server built and
-                       started in a container (Docker), ports on 127.0.0.1
+  --target NAME        fixtures/targets/NAME/target.yaml (built into the
+                       binary; a checkout's own copy first): a server built
+                       and started in a container (Docker), ports on
+                       127.0.0.1; an image: is never pulled unless --pull
   --target-file FILE   the same format, for your own image or Dockerfile
-  --remote HOST:PORT   a live deployment (--domain, --account JID:PASSWORD);
+  --remote DOMAIN      a live deployment, found by its SRV records like a
+                       client does (or --remote HOST:PORT with --domain);
+                       accounts from --accounts-file or $XMPPCHECK_ACCOUNTS
+                       (one JID:PASSWORD a line), logged in first (preflight)
+                       and never removed or changed; with --ibr, claims that
+                       remove an account use xmppcheck-throwaway-… accounts;
                        claims needing logs, data or a clock are not-testable
+
+--waivers FILE accepts known failures until a date (an expired waiver fails
+the run); --sarif FILE writes SARIF 2.1.0 for code-scanning interfaces.
+A run prints one line per phase and per claim on standard error; -v shows
+the container build and Ginkgo's own output instead.
 
 --claims selects claims by id (tls.c2s-required), glob (tls.*, 'offline.*')
 or label (a family such as privacy, or a reference such as XEP-0077); it may
@@ -73,8 +85,9 @@ claim whose verdict is error).`,
   xmppcheck conform --claims 'tls.*' --junit junit.xml
   xmppcheck conform --target prosody --html prosody.html --json prosody.json
   xmppcheck conform --target-file deploy/target.yaml --strict --markdown "$GITHUB_STEP_SUMMARY"
+  XMPPCHECK_ACCOUNTS='probe@example.org:secret' xmppcheck conform --remote example.org
   xmppcheck conform --remote xmpp.example.org:5222 --domain example.org \
-      --account probe@example.org:secret --claims tls.c2s-min-version`,
+      --accounts-file probe.txt --ibr --claims 'account.*'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runConform(cmd, f) },
 	}
