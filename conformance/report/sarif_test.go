@@ -65,3 +65,22 @@ func TestSARIF(t *testing.T) {
 		t.Errorf("summary %+v", r.Summary)
 	}
 }
+
+// TestJUnitWaivers (issue 12): a waived failure is a skip in JUnit (a CI
+// check agrees with exit 0), an expired waiver a failure.
+func TestJUnitWaivers(t *testing.T) {
+	r := sample(Fail, Pass)
+	r.Results[0].Waiver = &Waiver{Reason: "known, OPS-1", Expires: "2099-01-01"}
+	r.Results[1].Waiver = &Waiver{Reason: "stale", Expires: "2020-01-01", Expired: true}
+	r.Finish()
+	var buf bytes.Buffer
+	if err := WriteJUnit(&buf, r); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for _, w := range []string{`failures="1"`, `skipped="1"`, "waived until 2099-01-01 (known, OPS-1)", `type="waiver-expired"`} {
+		if !bytes.Contains(buf.Bytes(), []byte(w)) {
+			t.Errorf("JUnit lacks %q:\n%s", w, out)
+		}
+	}
+}

@@ -121,8 +121,11 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 	icon := map[Verdict]string{Pass: "✅", Fail: "❌", NotTestable: "⚪", Error: "⚠️"}
 	s := r.Summary
 	fmt.Fprintf(w, "## xmppcheck conformance: %s\n\n", mdEscape(r.Policy.Name))
-	fmt.Fprintf(w, "Target **%s** (%s). %d pass, %d fail, %d not-testable, %d error",
-		mdEscape(r.Target.Name), r.Target.Kind, s.Pass, s.Fail, s.NotTestable, s.Error)
+	fmt.Fprintf(w, "Target: %s (`%s`). %d pass, %d fail, %d not-testable, %d error",
+		mdEscape(TargetWords(r.Target)), mdEscape(r.Target.Name), s.Pass, s.Fail, s.NotTestable, s.Error)
+	if s.Waived > 0 {
+		fmt.Fprintf(w, " (%d of the failures waived)", s.Waived)
+	}
 	if r.Strict {
 		fmt.Fprint(w, " (strict: not-testable fails)")
 	}
