@@ -610,6 +610,9 @@ var errRemoveRefused = errors.New("remove refused")
 
 // remove deletes a by XEP-0077 §3.2 from its own session.
 func (e *Env) remove(ctx context.Context, a target.Account) error {
+	if !a.Created { // issue 12: never remove a supplied account
+		return fmt.Errorf("%w: %s", errSuppliedAccount, e.Bare(a))
+	}
 	c, err := e.Session(ctx, a)
 	if err != nil {
 		return err
@@ -643,7 +646,7 @@ func (fp footprint) needles() []evidence.Needle {
 // stays; hits are attributed to their owner where the store says whose
 // record it is.
 func checkSelfDeletion(ctx context.Context, e *Env) error {
-	acc, err := e.Accounts(ctx, "del-a", "del-b")
+	acc, err := e.DisposableAccounts(ctx, "del-a", "del-b")
 	if err != nil {
 		return err
 	}
@@ -796,7 +799,7 @@ func checkAddressReuse(ctx context.Context, e *Env) error {
 	if !e.canCreateAccounts() {
 		return notTestablef("the spec may not create accounts on this target (remote without --ibr)")
 	}
-	acc, err := e.Accounts(ctx, "reuse-a", "reuse-b")
+	acc, err := e.DisposableAccounts(ctx, "reuse-a", "reuse-b")
 	if err != nil {
 		return err
 	}

@@ -155,7 +155,11 @@ func (e *Env) Account(ctx context.Context, hint string) (target.Account, error) 
 	}
 	e.Transcript.AddSecret(a.Password)
 	e.accounts = append(e.accounts, a)
-	e.Transcript.Notef("test account %s@%s", a.User, e.Target.Domain())
+	if a.Created {
+		e.Transcript.Notef("test account %s@%s", a.User, e.Target.Domain())
+	} else { // issue 12: say what was done with a supplied account
+		e.Transcript.Notef("supplied account %s@%s: logged in and used, never removed or changed by xmppcheck", a.User, e.Target.Domain())
+	}
 	return a, nil
 }
 

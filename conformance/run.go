@@ -45,6 +45,10 @@ type Config struct {
 	Version string
 	// DryRun lists the specs without running them (see SpecList).
 	DryRun bool
+	// OnResult, when set, is called after each claim's verdict with the
+	// number of claims done and selected (issue 12: a progress line per
+	// claim).
+	OnResult func(done, total int, res report.Result)
 }
 
 // DefaultStartTimeout is the default Config.StartTimeout: a cold image
@@ -125,8 +129,12 @@ var (
 
 func (r *run) record(res report.Result) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.results[spec.ClaimID(res.Claim)] = res
+	done, total := len(r.results), len(r.selected)
+	r.mu.Unlock()
+	if r.cfg.OnResult != nil {
+		r.cfg.OnResult(done, total, res)
+	}
 }
 
 // fakeT is the GinkgoTestingT of an in-process run.

@@ -132,7 +132,7 @@ func LoadFS(fsys fs.FS, name string, opts ...LoadOption) (*Policy, error) {
 	case strings.HasPrefix(p.Source, "http://") || strings.HasPrefix(p.Source, "https://"):
 		text, err := fetchSource(cfg.ctx, cfg.httpClient, p.Source)
 		if err != nil {
-			l.add(l.sourcePos, fmt.Sprintf("source %s: %v", p.Source, err), "check the URL, or pass the document's text with --source")
+			l.add(l.sourcePos, fmt.Sprintf("source %s: %v", p.Source, err), "check the URL, or save the document beside the policy file and name it in source: as a relative path")
 		} else {
 			p.SourceText = text
 		}

@@ -1,8 +1,8 @@
 package main
 
 import (
+	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -13,6 +13,7 @@ import (
 	"github.com/xmppcheck/xmppcheck/conformance"
 	"github.com/xmppcheck/xmppcheck/conformance/report"
 	"github.com/xmppcheck/xmppcheck/conformance/target"
+	"github.com/xmppcheck/xmppcheck/conformance/waiver"
 	"github.com/xmppcheck/xmppcheck/internal/dockerenv"
 	itarget "github.com/xmppcheck/xmppcheck/internal/target"
 	"github.com/xmppcheck/xmppcheck/spec"
@@ -23,12 +24,9 @@ type conformFlags struct {
 	targetName string
 	targetFile string
 	fixtures   string
-	remote     string
-	remoteTLS  string
-	remoteS2S  string
-	domain     string
-	accounts   []string
-	ibr        bool
+	remote     remoteSpec
+	pull       bool
+	waivers    string
 	claims     []string
 	timeout    time.Duration
 	ioTimeout  time.Duration
@@ -61,11 +59,23 @@ verdict with the evidence it rests on:
 Targets:
   (default)            the embedded reference server, in-process on loopback,
                        with temporary data and key and a test clock
-  --target NAME        fixtures/targets/NAME/target.yaml: a server built and
-                       started in a container (Docker), ports on 127.0.0.1
+  --target NAME        fixtures/targets/NAME/target.yaml (built into the
+                       binary; a checkout's own copy first): a server built
+                       and started in a container (Docker), ports on
+                       127.0.0.1; an image: is never pulled unless --pull
   --target-file FILE   the same format, for your own image or Dockerfile
-  --remote HOST:PORT   a live deployment (--domain, --account JID:PASSWORD);
+  --remote DOMAIN      a live deployment, found by its SRV records like a
+                       client does (or --remote HOST:PORT with --domain);
+                       accounts from --accounts-file or $XMPPCHECK_ACCOUNTS
+                       (one JID:PASSWORD a line), logged in first (preflight)
+                       and never removed or changed; with --ibr, claims that
+                       remove an account use xmppcheck-throwaway-… accounts;
                        claims needing logs, data or a clock are not-testable
+
+--waivers FILE accepts known failures until a date (an expired waiver fails
+the run); --sarif FILE writes SARIF 2.1.0 for code-scanning interfaces.
+A run prints one line per phase and per claim on standard error; -v shows
+the container build and Ginkgo's own output instead.
 
 --claims selects claims by id (tls.c2s-required), glob (tls.*, 'offline.*')
 or label (a family such as privacy, or a reference such as XEP-0077); it may
@@ -78,8 +88,9 @@ claim whose verdict is error).`,
   xmppcheck conform --claims 'tls.*' --junit junit.xml
   xmppcheck conform --target prosody --html prosody.html --json prosody.json
   xmppcheck conform --target-file deploy/target.yaml --strict --markdown "$GITHUB_STEP_SUMMARY"
+  XMPPCHECK_ACCOUNTS='probe@example.org:secret' xmppcheck conform --remote example.org
   xmppcheck conform --remote xmpp.example.org:5222 --domain example.org \
-      --account probe@example.org:secret --claims tls.c2s-min-version`,
+      --accounts-file probe.txt --ibr --claims 'account.*'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runConform(cmd, f) },
 	}
@@ -88,17 +99,14 @@ claim whose verdict is error).`,
 	fl.StringVar(&f.targetName, "target", "", "fixture target `NAME` (fixtures/targets/NAME/target.yaml)")
 	fl.StringVar(&f.targetFile, "target-file", "", "target `FILE` describing a container to build and test")
 	fl.StringVar(&f.fixtures, "fixtures", "", "`DIR` holding fixture targets (default: fixtures/targets of the enclosing checkout)")
-	fl.StringVar(&f.remote, "remote", "", "test a live server: its client STARTTLS port `HOST:PORT`")
-	fl.StringVar(&f.remoteTLS, "remote-tls", "", "remote: direct TLS client port `HOST:PORT` (XEP-0368)")
-	fl.StringVar(&f.remoteS2S, "remote-s2s", "", "remote: server-to-server port `HOST:PORT`")
-	fl.StringVar(&f.domain, "domain", "", "remote: the XMPP `DOMAIN` the server serves")
-	fl.StringArrayVar(&f.accounts, "account", nil, "remote: an existing test account `JID:PASSWORD` (repeatable)")
-	fl.BoolVar(&f.ibr, "ibr", false, "remote: allow creating throwaway accounts by in-band registration")
+	f.remote.flags(cmd)
 	fl.StringArrayVar(&f.claims, "claims", nil, "claims to test: `ids, globs or labels` (default: all of the policy)")
 	fl.DurationVar(&f.timeout, "timeout", 60*time.Second, "time allowed for each claim")
 	fl.DurationVar(&f.ioTimeout, "io-timeout", 10*time.Second, "time allowed for each network read or write")
 	fl.DurationVar(&f.startTimeout, "start-timeout", 0, "time allowed to start the target, image build included, before the first claim and outside every claim's --timeout\n(default: the target file's start.timeout, else "+conformance.DefaultStartTimeout.String()+")")
 	fl.BoolVar(&f.strict, "strict", false, "treat not-testable as a failure")
+	fl.StringVar(&f.waivers, "waivers", "", "waiver `FILE`: known failures (claim, reason, expires YYYY-MM-DD) reported as waived; an expired waiver fails the run")
+	fl.BoolVar(&f.pull, "pull", false, "container targets: pull an image: that is not present locally (never done otherwise)")
 	fl.BoolVar(&f.keep, "keep", false, "container targets: leave the container running afterwards (for debugging)")
 	fl.BoolVar(&f.list, "list", false, "list the conformance specs (a dry run) and exit")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "show Ginkgo's progress on standard error and passing evidence")
@@ -113,27 +121,39 @@ func runConform(cmd *cobra.Command, f conformFlags) error {
 	if err != nil {
 		return err
 	}
-	if _, err := conformance.Select(pol, f.claims); err != nil {
+	selected, err := conformance.Select(pol, f.claims)
+	if err != nil {
 		return usageErr("%v", err)
 	}
 	if f.startTimeout < 0 || f.timeout <= 0 || f.ioTimeout <= 0 {
 		return usageErr("conform: --timeout and --io-timeout must be positive, --start-timeout not negative")
 	}
-	var tg target.Target
-	startTimeout := f.startTimeout
-	if !f.list {
-		if tg, startTimeout, err = buildTarget(f, pol, stderr); err != nil {
-			return err
+	var waivers *waiver.File
+	if f.waivers != "" {
+		if waivers, err = waiver.Load(f.waivers); err != nil {
+			return usageErr("conform: %v", err)
 		}
 	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	var tg target.Target
+	startTimeout := f.startTimeout
+	cc := newContainerConsole(stderr, f.verbose)
+	if !f.list {
+		if tg, startTimeout, err = buildTarget(ctx, f, pol, cc); err != nil {
+			return err
+		}
+	}
 	cfg := conformance.Config{
 		Policy: pol, Target: tg, Claims: f.claims, Timeout: f.timeout, IOTimeout: f.ioTimeout,
 		StartTimeout: startTimeout, Strict: f.strict, Version: version, DryRun: f.list, Verbose: f.verbose,
 	}
 	if f.verbose {
 		cfg.Progress = stderr
+	} else {
+		cfg.OnResult = func(done, total int, res report.Result) {
+			cc.phase("claim %d of %d: %s %s", done, total, res.Claim, res.Verdict)
+		}
 	}
 	if f.list {
 		specs, err := conformance.List(ctx, cfg)
@@ -145,9 +165,16 @@ func runConform(cmd *cobra.Command, f conformFlags) error {
 		}
 		return nil
 	}
+	cc.phase("testing %d claim(s) of %s (%s)", len(selected), pol.Name, targetWords(tg))
 	rep, runErr := conformance.Run(ctx, cfg)
+	if rep == nil || runErr != nil || rep.Summary.ExitCode == report.ExitError {
+		cc.failed()
+	}
 	if rep == nil {
 		return usageErr("conform: %v", runErr)
+	}
+	if waivers != nil {
+		waivers.Apply(rep, time.Now())
 	}
 	console := stdout
 	if f.out.toStdout() { // a report on standard output: the table goes to standard error
@@ -177,8 +204,8 @@ func runConform(cmd *cobra.Command, f conformFlags) error {
 // time the target's start may take: --start-timeout, else a target file's
 // start.timeout (--start-timeout overrides the file's), else 0 (the
 // suite's default).
-func buildTarget(f conformFlags, pol *spec.Policy, stderr io.Writer) (target.Target, time.Duration, error) {
-	tg, err := buildTargetOnly(f, pol, stderr)
+func buildTarget(ctx context.Context, f conformFlags, pol *spec.Policy, cc *containerConsole) (target.Target, time.Duration, error) {
+	tg, err := buildTargetOnly(ctx, f, pol, cc)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -191,30 +218,24 @@ func buildTarget(f conformFlags, pol *spec.Policy, stderr io.Writer) (target.Tar
 	return tg, f.startTimeout, nil
 }
 
-func buildTargetOnly(f conformFlags, pol *spec.Policy, stderr io.Writer) (target.Target, error) {
-	if countSet(f.targetName, f.targetFile, f.remote) > 1 {
+func buildTargetOnly(ctx context.Context, f conformFlags, pol *spec.Policy, cc *containerConsole) (target.Target, error) {
+	r := f.remote
+	if countSet(f.targetName, f.targetFile, r.remote) > 1 {
 		return nil, usageErr("conform: give only one of --target, --target-file and --remote")
 	}
-	if f.remote == "" && (f.domain != "" || len(f.accounts) > 0 || f.ibr || f.remoteTLS != "" || f.remoteS2S != "") {
-		return nil, usageErr("conform: --domain, --account, --ibr, --remote-tls and --remote-s2s need --remote")
+	if r.remote == "" && (r.domain != "" || len(r.accounts) > 0 || r.accountsFile != "" || r.ibr || r.remoteTLS != "" || r.remoteS2S != "") {
+		return nil, usageErr("conform: --domain, --account, --accounts-file, --ibr, --remote-tls and --remote-s2s need --remote")
 	}
 	switch {
-	case f.remote != "":
-		if f.domain == "" {
-			return nil, usageErr("conform: --remote needs --domain")
+	case r.remote != "":
+		rr, err := r.resolve(ctx)
+		if err != nil {
+			return nil, usageErr("conform: %v", err)
 		}
-		opts := []target.RemoteOption{target.WithRemoteAddrs(target.Addrs{C2STLS: f.remoteTLS, S2S: f.remoteS2S})}
-		for _, a := range f.accounts {
-			acct, err := target.ParseAccount(a, f.domain)
-			if err != nil {
-				return nil, usageErr("conform: %v", err)
-			}
-			opts = append(opts, target.WithAccount(acct))
+		if err := preflight(ctx, rr, f.ioTimeout); err != nil {
+			return nil, usageErr("conform: %v", err)
 		}
-		if f.ibr {
-			opts = append(opts, target.WithIBR())
-		}
-		return target.NewRemote(f.remote, f.domain, opts...), nil
+		return rr.target(r.ibr), nil
 	case f.targetName != "" || f.targetFile != "":
 		file, err := targetPath("conform", f.targetName, f.targetFile, f.fixtures)
 		if err != nil {
@@ -224,8 +245,16 @@ func buildTargetOnly(f conformFlags, pol *spec.Policy, stderr io.Writer) (target
 		if err != nil {
 			return nil, usageErr("conform: %v", err)
 		}
+		if err := checkNoPull(ctx, tf, f.pull); err != nil {
+			return nil, usageErr("conform: %v", err)
+		}
 		dockerenv.Setup()
-		return target.NewContainer(tf, target.WithKeep(f.keep), target.WithBuildLog(stderr)), nil
+		what := "image " + tf.Image
+		if tf.Build != nil {
+			what = "a build of " + tf.Build.Context
+		}
+		cc.phase("target %s: starting a container from %s, then the claims (the build log with -v)", tf.Name, what)
+		return target.NewContainer(tf, target.WithKeep(f.keep), target.WithBuildLog(cc)), nil
 	default:
 		t, err := target.NewEmbedded(pol)
 		if err != nil {

@@ -94,10 +94,13 @@ against a server: the embedded reference server (default), a server in a
 container, or a remote deployment.
 
 Exit codes: 0 ok, 1 a check failed, 2 usage, input or infrastructure error.`,
-		Version:       version,
+		Version:       versionString(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	// --version without a -v shorthand: -v is --verbose in the subcommands.
+	root.Flags().Bool("version", false, "print the version and exit")
+	root.SetVersionTemplate("xmppcheck version {{.Version}}\n")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageErr("%v\nRun '%s --help' for usage.", err, c.CommandPath())
 	})
@@ -108,6 +111,9 @@ Exit codes: 0 ok, 1 a check failed, 2 usage, input or infrastructure error.`,
 		newLoadCmd(),
 		newPolicyCmd(),
 		newReportCmd(),
+		newTargetCmd(),
+		newDoctorCmd(),
+		newVersionCmd(),
 	)
 	return root
 }

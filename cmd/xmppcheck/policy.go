@@ -45,7 +45,7 @@ func loadPolicy(file string, w io.Writer) (*spec.Policy, error) {
 		for _, d := range ds {
 			fmt.Fprintln(w, d)
 		}
-		return nil, usageErr("%s: %d problem(s)", file, len(ds))
+		return nil, &exitError{code: exitUsage, err: &policyProblems{file: file, ds: ds}}
 	}
 	if err != nil {
 		return nil, usageErr("%v", err)
@@ -63,16 +63,19 @@ one), missing, ill-typed or out-of-range parameters, duplicate claims, unknown
 keys, and quotes that are not verbatim in the source document (whitespace
 aside) or not in the section given.
 
-Exit status is 0 when the file is valid and 2 when it is not.`,
+Exit status: 0 the file is valid, 1 it has problems, 2 it cannot be read.`,
 		Example: `  xmppcheck policy lint spec/policies/jabberx.yaml`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, err := loadPolicy(args[0], cmd.ErrOrStderr())
+			if pp := new(policyProblems); errors.As(err, &pp) {
+				return failed(pp) // the file was read and has problems: a check failed
+			}
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok: %d claims, %d statements, %d conflicts\n",
-				args[0], len(p.Claims), len(p.Statements), len(p.Conflicts))
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok: %s, %s, %s\n",
+				args[0], plural(len(p.Claims), "claim"), plural(len(p.Statements), "statement"), plural(len(p.Conflicts), "conflict"))
 			return nil
 		},
 	}
@@ -153,7 +156,7 @@ func newPolicyShowCmd() *cobra.Command {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.ID, formatParams(c.Params), formatNeeds(c.Kind().Needs), c.Section, ellipsis(c.Text, 70))
 			}
 			tw.Flush()
-			fmt.Fprintf(out, "\n%d claims, %d untestable statements, %d conflicts\n", len(p.Claims), len(p.Statements), len(p.Conflicts))
+			fmt.Fprintf(out, "\n%s, %s, %s\n", plural(len(p.Claims), "claim"), plural(len(p.Statements), "untestable statement"), plural(len(p.Conflicts), "conflict"))
 			for _, cf := range p.Conflicts {
 				fmt.Fprintf(out, "conflict (%s): tests §%s via %v\n", cf.About, cf.Tested, cf.Claims)
 			}
@@ -308,3 +311,20 @@ func newPolicyKindsCmd() *cobra.Command {
 		},
 	}
 }
+
+// plural is "1 conflict", "2 conflicts".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// policyProblems is a policy file's diagnostics, already printed one a line.
+type policyProblems struct {
+	file string
+	ds   spec.Diagnostics
+}
+
+func (p *policyProblems) Error() string { return fmt.Sprintf("%s: %d problem(s)", p.file, len(p.ds)) }
+func (p *policyProblems) Unwrap() error { return p.ds }

@@ -28,7 +28,7 @@ func TestPolicyLint(t *testing.T) {
 	}{
 		{name: "valid", args: []string{"policy", "lint", "spec/policies/jabberx.yaml"}, code: 0, stdout: []string{"ok: 18 claims"}, noStderr: true},
 		{name: "embedded", args: []string{"policy", "lint", "-"}, code: 0, stdout: []string{"ok: 18 claims"}},
-		{name: "three errors", args: []string{"policy", "lint", "spec/testdata/lint/three-errors.yaml"}, code: 2, stderr: []string{
+		{name: "three errors", args: []string{"policy", "lint", "spec/testdata/lint/three-errors.yaml"}, code: 1, stderr: []string{
 			"spec/testdata/lint/three-errors.yaml:47:29: parameter \"max_failures\"",
 			"spec/testdata/lint/three-errors.yaml:103:9: unknown claim id \"offline.retension\" (hint: did you mean \"offline.retention\"?)",
 			"spec/testdata/lint/three-errors.yaml:129:12: quote not found verbatim",

@@ -12,7 +12,7 @@ import (
 
 // outputs are the report files a run or a re-render writes.
 type outputs struct {
-	junit, json, html, markdown string
+	junit, json, html, markdown, sarif string
 }
 
 func (o *outputs) flags(cmd *cobra.Command) {
@@ -21,15 +21,16 @@ func (o *outputs) flags(cmd *cobra.Command) {
 	f.StringVar(&o.json, "json", "", "write the JSON report (schema xmppcheck.report/v1) to `FILE`")
 	f.StringVar(&o.html, "html", "", "write one self-contained HTML report for auditors to `FILE`")
 	f.StringVar(&o.markdown, "markdown", "", "write a Markdown summary (CI step summary) to `FILE`")
+	f.StringVar(&o.sarif, "sarif", "", "write a SARIF 2.1.0 log (code-scanning interfaces) to `FILE`")
 }
 
 func (o *outputs) any() bool {
-	return o.junit != "" || o.json != "" || o.html != "" || o.markdown != ""
+	return o.junit != "" || o.json != "" || o.html != "" || o.markdown != "" || o.sarif != ""
 }
 
 // toStdout reports whether a report goes to standard output ("-").
 func (o *outputs) toStdout() bool {
-	return o.junit == "-" || o.json == "-" || o.html == "-" || o.markdown == "-"
+	return o.junit == "-" || o.json == "-" || o.html == "-" || o.markdown == "-" || o.sarif == "-"
 }
 
 // write renders r into every requested file. Files are written whole or
@@ -40,6 +41,7 @@ func (o *outputs) write(r *report.Report, stdout io.Writer) error {
 		render func(io.Writer, *report.Report) error
 	}{
 		{o.json, report.WriteJSON}, {o.junit, report.WriteJUnit}, {o.html, report.WriteHTML}, {o.markdown, report.WriteMarkdown},
+		{o.sarif, report.WriteSARIF},
 	} {
 		if w.file == "" {
 			continue
@@ -106,7 +108,7 @@ func newReportCmd() *cobra.Command {
 		verbose bool
 	)
 	cmd := &cobra.Command{
-		Use:   "report --from FILE [--html FILE] [--junit FILE] [--markdown FILE] [--json FILE]",
+		Use:   "report --from FILE [--html FILE] [--junit FILE] [--markdown FILE] [--json FILE] [--sarif FILE]",
 		Short: "Render a saved conformance report (JSON) again, in any format",
 		Long: `report reads a JSON report written by 'xmppcheck conform --json' (schema
 xmppcheck.report/v1) and renders it again: as the console table (the default

@@ -18,8 +18,10 @@ func targetPath(cmd, name, file, fixtures string) (string, error) {
 	dir := fixtures
 	if dir == "" {
 		d, err := findFixtures()
-		if err != nil {
-			return "", usageErr("%s: --target %s: %v (use --fixtures DIR or --target-file)", cmd, name, err)
+		if err != nil { // outside a checkout: the targets built into the binary
+			if d, err = embeddedFixtures(); err != nil {
+				return "", usageErr("%s: --target %s: %v (use --fixtures DIR or --target-file)", cmd, name, err)
+			}
 		}
 		dir = d
 	}

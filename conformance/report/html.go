@@ -19,6 +19,10 @@ var htmlTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 	"failing": func(r *Report, res Result) bool {
 		return res.Failing(r.Strict)
 	},
+	"byConcern": byConcern,
+	"params":    paramList,
+	"words":     TargetWords,
+	"label":     verdictLabel,
 	"count": func(r *Report, v string) int {
 		n := 0
 		for _, res := range r.Results {

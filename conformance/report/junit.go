@@ -56,7 +56,9 @@ type junitMessage struct {
 func secs(d Duration) string { return fmt.Sprintf("%.3f", float64(d)/1e9) }
 
 // WriteJUnit writes the report as JUnit XML: fail is a failure, error an
-// error, not-testable a skip (a failure under strict).
+// error, not-testable a skip (a failure under strict); a waived failure is
+// a skip that says so, and an expired waiver a failure, so a CI test view
+// agrees with the exit code.
 func WriteJUnit(w io.Writer, r *Report) error {
 	s := junitSuite{
 		Name: "xmppcheck conformance: " + r.Policy.Name + " on " + r.Target.Name,
@@ -70,6 +72,12 @@ func WriteJUnit(w io.Writer, r *Report) error {
 		c := junitCase{Name: res.Claim + ": " + res.Title, Classname: "xmppcheck." + res.Family, Time: secs(res.Duration)}
 		body := evidenceText(res)
 		switch {
+		case res.Waiver != nil && res.Waiver.Expired:
+			c.Failure = &junitMessage{Message: fmt.Sprintf("waiver expired %s (%s); verdict %s: %s", res.Waiver.Expires, res.Waiver.Reason, res.Verdict, res.Reason), Type: "waiver-expired", Body: body}
+			s.Failures++
+		case res.Waived():
+			c.Skipped = &junitMessage{Message: fmt.Sprintf("waived until %s (%s); verdict %s: %s", res.Waiver.Expires, res.Waiver.Reason, res.Verdict, res.Reason)}
+			s.Skipped++
 		case res.Verdict == Fail:
 			c.Failure = &junitMessage{Message: res.Reason, Type: "fail", Body: body}
 			s.Failures++

@@ -89,6 +89,9 @@ type Summary struct {
 	Fail        int `json:"fail"`
 	NotTestable int `json:"not-testable"`
 	Error       int `json:"error"`
+	// Waived counts failing verdicts accepted by a waiver (within the
+	// counts above).
+	Waived int `json:"waived,omitempty"`
 	// ExitCode is what `xmppcheck conform` exits with for this report.
 	ExitCode int `json:"exit_code"`
 }
@@ -118,6 +121,23 @@ type Result struct {
 	// passwords and SASL payloads redacted.
 	Transcript string   `json:"transcript,omitempty"`
 	Duration   Duration `json:"duration_ms"`
+	// Waiver is the waiver file's entry for this claim, if any.
+	Waiver *Waiver `json:"waiver,omitempty"`
+}
+
+// Waiver is a known failure accepted until a date (--waivers FILE).
+type Waiver struct {
+	Reason  string `json:"reason"`
+	Expires string `json:"expires"` // YYYY-MM-DD: the last day it holds
+	// Expired: the date has passed; the waiver no longer holds, and the
+	// run fails until it is renewed or removed.
+	Expired bool `json:"expired,omitempty"`
+}
+
+// Waived reports whether a failing verdict is accepted by a waiver that
+// has not expired.
+func (r Result) Waived() bool {
+	return r.Waiver != nil && !r.Waiver.Expired && r.Verdict != Pass && r.Verdict != Error
 }
 
 // Evidence is one observation a verdict rests on.
@@ -162,7 +182,10 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 // Failing reports whether the result makes the run fail: a fail, or a
 // not-testable under strict.
 func (r Result) Failing(strict bool) bool {
-	return r.Verdict == Fail || strict && r.Verdict == NotTestable
+	if r.Waiver != nil && r.Waiver.Expired {
+		return true // an expired waiver fails the run, whatever the verdict
+	}
+	return !r.Waived() && (r.Verdict == Fail || strict && r.Verdict == NotTestable)
 }
 
 // Exit codes of a run.
@@ -189,6 +212,9 @@ func (r *Report) Finish() {
 			s.NotTestable++
 		case Error:
 			s.Error++
+		}
+		if res.Waived() {
+			s.Waived++
 		}
 		failing = failing || res.Failing(r.Strict)
 	}

@@ -43,7 +43,12 @@ func WriteConsole(w io.Writer, r *Report, opts ...ConsoleOption) error {
 	fmt.Fprintln(tw, "CLAIM\tVERDICT\tTIME\tREASON")
 	for _, res := range r.Results {
 		v := string(res.Verdict)
-		if res.Failing(r.Strict) && res.Verdict == NotTestable {
+		switch {
+		case res.Waiver != nil && res.Waiver.Expired:
+			v += " (waiver expired)"
+		case res.Waived():
+			v += " (waived)"
+		case res.Failing(r.Strict) && res.Verdict == NotTestable:
 			v += " (strict)"
 		}
 		// Pad before colouring so escapes do not upset the column widths.
@@ -59,6 +64,9 @@ func WriteConsole(w io.Writer, r *Report, opts ...ConsoleOption) error {
 		fmt.Fprintf(w, "  policy %s: %q\n", sectionRef(res.Quote.Section), res.Quote.Text)
 		if res.Reason != "" {
 			fmt.Fprintf(w, "  reason: %s\n", res.Reason)
+		}
+		if wv := res.Waiver; wv != nil {
+			fmt.Fprintf(w, "  waiver until %s%s: %s\n", wv.Expires, map[bool]string{true: " (EXPIRED: the run fails)", false: ""}[wv.Expired], wv.Reason)
 		}
 		for _, e := range res.Evidence {
 			if e.OK && !cfg.verbose {
@@ -79,8 +87,12 @@ func WriteConsole(w io.Writer, r *Report, opts ...ConsoleOption) error {
 		}
 	}
 	s := r.Summary
-	fmt.Fprintf(w, "\n%d claims: %s, %s, %s, %s in %s\n", len(r.Results),
-		paint(Pass, fmt.Sprintf("%d pass", s.Pass)), paint(Fail, fmt.Sprintf("%d fail", s.Fail)),
+	waived := ""
+	if s.Waived > 0 {
+		waived = fmt.Sprintf(" (%d waived)", s.Waived)
+	}
+	fmt.Fprintf(w, "\n%d claims: %s, %s%s, %s, %s in %s\n", len(r.Results),
+		paint(Pass, fmt.Sprintf("%d pass", s.Pass)), paint(Fail, fmt.Sprintf("%d fail", s.Fail)), waived,
 		paint(NotTestable, fmt.Sprintf("%d not-testable", s.NotTestable)), paint(Error, fmt.Sprintf("%d error", s.Error)),
 		fmtDuration(r.Duration))
 	return nil
@@ -109,14 +121,17 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 	icon := map[Verdict]string{Pass: "✅", Fail: "❌", NotTestable: "⚪", Error: "⚠️"}
 	s := r.Summary
 	fmt.Fprintf(w, "## xmppcheck conformance: %s\n\n", mdEscape(r.Policy.Name))
-	fmt.Fprintf(w, "Target **%s** (%s). %d pass, %d fail, %d not-testable, %d error",
-		mdEscape(r.Target.Name), r.Target.Kind, s.Pass, s.Fail, s.NotTestable, s.Error)
+	fmt.Fprintf(w, "Target: %s (`%s`). %d pass, %d fail, %d not-testable, %d error",
+		mdEscape(TargetWords(r.Target)), mdEscape(r.Target.Name), s.Pass, s.Fail, s.NotTestable, s.Error)
+	if s.Waived > 0 {
+		fmt.Fprintf(w, " (%d of the failures waived)", s.Waived)
+	}
 	if r.Strict {
 		fmt.Fprint(w, " (strict: not-testable fails)")
 	}
 	fmt.Fprintf(w, ".\n\n| | Claim | Verdict | Policy | Reason |\n|---|---|---|---|---|\n")
 	for _, res := range r.Results {
-		fmt.Fprintf(w, "| %s | `%s` | %s | %s “%s” | %s |\n", icon[res.Verdict], res.Claim, res.Verdict,
+		fmt.Fprintf(w, "| %s | `%s` | %s | %s “%s” | %s |\n", icon[res.Verdict], res.Claim, verdictLabel(r, res),
 			mdEscape(sectionRef(res.Quote.Section)), mdEscape(firstLine(res.Quote.Text, 80)), mdEscape(firstLine(res.Reason, 120)))
 	}
 	var details []Result

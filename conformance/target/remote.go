@@ -122,7 +122,7 @@ func (r *Remote) NewAccount(ctx context.Context, hint string) (Account, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.next >= len(r.accounts) && r.ibr {
-		a := Account{User: hint + "-" + randomHex(5), Password: "pw-" + randomHex(12), Created: true}
+		a := Account{User: throwawayPrefix + hint + "-" + randomHex(5), Password: "pw-" + randomHex(12), Created: true}
 		return a, registerIBR(ctx, r.addrs.C2S, r.domain, a)
 	}
 	if r.next >= len(r.accounts) {
