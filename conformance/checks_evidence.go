@@ -170,7 +170,7 @@ func checkNoClientIP(ctx context.Context, e *Env) error {
 // chat message where the server has a MUC service (XEP-0045, often with
 // XEP-0313 on the rooms). The data control is a message to an offline
 // account, which the server certainly stores; the log control is the
-// spec's failed login (logMarks).
+// spec's account name in the logs, else its failed login (liveLogMarks).
 func checkNoMessageHistory(ctx context.Context, e *Env) error {
 	if e.noChannel(map[spec.Capability]string{spec.CapLogs: "logs", spec.CapData: "stored data"}) {
 		return nil
@@ -215,7 +215,7 @@ func checkNoMessageHistory(ctx context.Context, e *Env) error {
 	if room != "" {
 		needles = append(needles, evidence.TextNeedle("the group chat message", room))
 	}
-	_, marks, err := e.logMarks(ctx, a)
+	marks, err := e.liveLogMarks(ctx, a)
 	if err != nil {
 		return err
 	}
@@ -505,7 +505,7 @@ func checkSCRAMStorage(ctx context.Context, e *Env) error {
 		}
 	}
 	c.Close(ctx)
-	_, marks, err := e.logMarks(ctx, a)
+	marks, err := e.liveLogMarks(ctx, a)
 	if err != nil {
 		return err
 	}
@@ -680,7 +680,7 @@ func checkNoConnectionTimes(ctx context.Context, e *Env) error {
 		return err
 	}
 	cb.Close(ctx)
-	_, marks, err := e.logMarks(ctx, b)
+	marks, err := e.liveLogMarks(ctx, b)
 	if err != nil {
 		return err
 	}

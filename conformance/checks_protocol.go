@@ -162,7 +162,7 @@ func checkRegistrationMinimal(ctx context.Context, e *Env) error {
 	}
 	if rf.Form != nil {
 		// XEP-0077 §4: a data form supersedes the legacy fields.
-		var asked, forced []string
+		var asked []string
 		for _, f := range rf.FormFields {
 			if f.Type == "hidden" || f.Type == "fixed" || slices.Contains(captchaFields, f.Var) {
 				continue
@@ -171,7 +171,6 @@ func checkRegistrationMinimal(ctx context.Context, e *Env) error {
 			if !slices.Contains(required, f.Var) && !slices.Contains(optional, f.Var) {
 				e.Observe("data form field "+f.Var, false, "asked for (%s, required=%v), not allowed by the policy", orDash(f.Label), f.Required)
 			} else if f.Required && !slices.Contains(required, f.Var) {
-				forced = append(forced, f.Var)
 				e.Observe("data form field "+f.Var, false, "marked required; the policy allows it only as optional")
 			}
 		}

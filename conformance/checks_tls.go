@@ -127,7 +127,7 @@ func checkTLSVersions(ctx context.Context, e *Env, ports []Port) error {
 	for _, p := range ports {
 		if e.addr(p) == "" {
 			if p == C2STLS {
-				e.Observe(fmt.Sprintf("%s", p), true, "the target has no direct TLS client port; STARTTLS only")
+				e.Observe(p.String(), true, "the target has no direct TLS client port; STARTTLS only")
 				continue
 			}
 			return notTestablef("the target has no %s listener", p)
@@ -330,9 +330,3 @@ func orNone(s []string) string {
 	return "offered: " + strings.Join(s, ", ")
 }
 
-func okOrErr(err error, ifNil string) string {
-	if err == nil {
-		return ifNil
-	}
-	return "refused: " + err.Error()
-}

@@ -28,11 +28,6 @@ type verdictError struct {
 
 func (e *verdictError) Error() string { return string(e.verdict) + ": " + e.reason }
 
-// failf ends a check with the verdict fail.
-func failf(format string, args ...any) error {
-	return &verdictError{report.Fail, fmt.Sprintf(format, args...)}
-}
-
 // notTestablef ends a check with the verdict not-testable.
 func notTestablef(format string, args ...any) error {
 	return &verdictError{report.NotTestable, fmt.Sprintf(format, args...)}

@@ -118,20 +118,6 @@ func found(c *evidence.Corpus, n evidence.Needle) bool {
 	return false
 }
 
-// scanData searches the stored data for needles after finding control
-// (dataWith). ok=false: the data channel is blind and the hits mean
-// nothing.
-func (e *Env) scanData(ctx context.Context, what string, control evidence.Needle, needles ...evidence.Needle) (hits []evidence.Hit, ok bool, err error) {
-	c, ok, err := e.dataWith(ctx, what, control)
-	if !ok || err != nil {
-		return nil, false, err
-	}
-	for _, n := range needles {
-		hits = append(hits, c.Find(n)...)
-	}
-	return hits, true, nil
-}
-
 // logMark is one of a spec's marks in the logs. A mark unique to the spec
 // (its account name, its own source address) counts where it appears; a
 // shared one (the address of a container network's gateway, which every
@@ -216,6 +202,29 @@ func (e *Env) logMarks(ctx context.Context, a target.Account) (failed netip.Addr
 		}
 	}
 	return failed, marks, nil
+}
+
+// liveLogMarks returns log marks for a spec whose log scans need only
+// proof that the logs are live: when the logs already name one of the
+// spec's own accounts (servers log authentications, account creation), that
+// unique name is the mark and no failed login is spent; else logMarks. A
+// failed login counts against the server's per-address limit, and behind a
+// shared address (a container's port proxy) every spec's would add up to a
+// lockout of the harness itself.
+func (e *Env) liveLogMarks(ctx context.Context, a target.Account) ([]logMark, error) {
+	if ok, _ := e.Target.Has(spec.CapLogs); ok {
+		if logs, err := e.Target.Logs(ctx); err == nil {
+			for _, acc := range e.accounts {
+				n := e.accountNeedle(acc.User)
+				if len(logs.Find(n)) > 0 {
+					n.What = "account " + acc.User + " (created by this spec)"
+					return []logMark{{n, -1}}, nil
+				}
+			}
+		}
+	}
+	_, marks, err := e.logMarks(ctx, a)
+	return marks, err
 }
 
 func markNames(marks []logMark) string {

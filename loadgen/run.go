@@ -84,7 +84,6 @@ type runner struct {
 	cSessions                                                 *atomic.Int64
 	sessionsNow, sessionsPeak                                 atomic.Int64
 
-	mu     sync.Mutex
 	groups []*group
 }
 

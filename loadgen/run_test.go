@@ -103,7 +103,7 @@ func TestLoginStepsAndSourceAddrs(t *testing.T) {
 			t.Errorf("metric %s = %+v", m, res.Metrics[m])
 		}
 	}
-	if res.Errors != nil && len(res.Errors) > 0 {
+	if len(res.Errors) > 0 {
 		t.Errorf("errors %v", res.Errors)
 	}
 }

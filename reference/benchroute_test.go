@@ -31,11 +31,10 @@ type routeRig struct {
 // stampReader reads a receiver's stream and records, for each message, the
 // send time carried in its body ("<body>UNIXNANO …</body>").
 type stampReader struct {
-	mu    sync.Mutex
-	cond  *sync.Cond
-	n     int
-	hist  *hdrhistogram.Histogram
-	epoch time.Time
+	mu   sync.Mutex
+	cond *sync.Cond
+	n    int
+	hist *hdrhistogram.Histogram
 }
 
 func newStampReader() *stampReader {

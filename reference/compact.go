@@ -91,6 +91,8 @@ func (c *compactor) stop() {
 		c.timer.Stop()
 	}
 	c.mu.Unlock()
+	// Wait for a compaction in progress: it holds running while it runs.
 	c.running.Lock()
+	//lint:ignore SA2001 the empty critical section is the wait
 	c.running.Unlock()
 }

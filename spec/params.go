@@ -135,7 +135,6 @@ func (v Value) MarshalJSON() ([]byte, error) {
 var (
 	errBadDuration = errors.New("not a duration")
 	errBadTLS      = errors.New("not a TLS version")
-	errBadCount    = errors.New("not a count")
 	errBadHash     = errors.New("not a supported hash")
 )
 

@@ -228,11 +228,11 @@ func TestLoadMergeChecks(t *testing.T) {
 		t.Errorf("disjoint windows: exit %d\n%s", code, errOut)
 	}
 	// Control: the two shards of one run merge without a warning.
-	code, out, errOut := runChild(t, "load", "merge", "--dir", dir+"/no-such")
-	if code != 2 {
-		t.Errorf("empty --dir: exit %d", code)
+	code, _, errOut := runChild(t, "load", "merge", "--dir", dir+"/no-such")
+	if code != 2 || errOut == "" {
+		t.Errorf("empty --dir: exit %d, no reason given: %q", code, errOut)
 	}
-	code, out, errOut = runChild(t, "load", "merge", a[0], a[1])
+	code, out, errOut := runChild(t, "load", "merge", a[0], a[1])
 	if code != 0 || strings.Contains(errOut, "warning") {
 		t.Errorf("one run's shards: exit %d\n%s\n%s", code, out, errOut)
 	}

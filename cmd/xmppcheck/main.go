@@ -117,11 +117,3 @@ Exit codes: 0 ok, 1 a check failed, 2 usage, input or infrastructure error.`,
 	)
 	return root
 }
-
-// notAvailable is the RunE of subcommands that are not built yet: they say
-// so and exit 2, never pretending to run.
-func notAvailable(name string) func(*cobra.Command, []string) error {
-	return func(*cobra.Command, []string) error {
-		return usageErr("%s: not available yet", name)
-	}
-}

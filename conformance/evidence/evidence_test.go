@@ -167,7 +167,11 @@ func scramKeys(t *testing.T, h scram.HashGeneratorFcn, pw string, salt []byte, i
 	if err != nil {
 		t.Fatal(err)
 	}
-	return cl.GetStoredCredentials(scram.KeyFactors{Salt: string(salt), Iters: iters})
+	sc, err := cl.GetStoredCredentialsWithError(scram.KeyFactors{Salt: string(salt), Iters: iters})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sc
 }
 
 func TestParseProsodyDat(t *testing.T) {

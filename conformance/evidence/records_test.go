@@ -51,7 +51,10 @@ func TestParseRecords(t *testing.T) {
 func TestParseRecordsVerify(t *testing.T) {
 	hg, _ := hashGen("SHA-256")
 	cl, _ := hg.NewClient("", "pencil", "")
-	sc := cl.GetStoredCredentials(scram.KeyFactors{Salt: "salt-bytes", Iters: 4096})
+	sc, err := cl.GetStoredCredentialsWithError(scram.KeyFactors{Salt: "salt-bytes", Iters: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
 	line := FormatRecordLine(Credential{User: "u", Hash: "SHA-256", Iterations: 4096, Salt: []byte("salt-bytes"), StoredKey: sc.StoredKey, ServerKey: sc.ServerKey})
 	c := NewCorpus(0)
 	c.Add("credentials", []byte(line))

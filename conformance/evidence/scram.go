@@ -103,7 +103,10 @@ func (c Credential) Verify(password, h string) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("evidence: scram client: %w", err)
 	}
-	sc := client.GetStoredCredentials(scram.KeyFactors{Salt: string(c.Salt), Iters: c.Iterations})
+	sc, err := client.GetStoredCredentialsWithError(scram.KeyFactors{Salt: string(c.Salt), Iters: c.Iterations})
+	if err != nil {
+		return false, fmt.Errorf("evidence: scram keys: %w", err)
+	}
 	return hmac.Equal(sc.StoredKey, c.StoredKey) && hmac.Equal(sc.ServerKey, c.ServerKey), nil
 }
 

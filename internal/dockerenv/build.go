@@ -25,7 +25,6 @@ type buildConfig struct {
 	log       io.Writer
 	binaries  []goBinary
 	baseOpts  []BaseOption
-	noEnsure  bool
 	outputMax int
 }
 

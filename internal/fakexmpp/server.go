@@ -251,7 +251,11 @@ func (s *Server) newAccount(password string) (*account, error) {
 		}
 		salt := make([]byte, 16)
 		rand.Read(salt)
-		a.creds[name] = cl.GetStoredCredentials(scram.KeyFactors{Salt: string(salt), Iters: s.iterations})
+		sc, err := cl.GetStoredCredentialsWithError(scram.KeyFactors{Salt: string(salt), Iters: s.iterations})
+		if err != nil {
+			return nil, fmt.Errorf("fakexmpp: %w", err)
+		}
+		a.creds[name] = sc
 	}
 	return a, nil
 }

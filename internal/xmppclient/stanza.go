@@ -273,7 +273,7 @@ func (c *Client) readLoop() {
 		if err != nil {
 			var se *StreamError
 			if !errors.As(err, &se) {
-				err = c.netErr(nil, err)
+				err = c.netErr(context.Background(), err)
 			}
 			c.fail(err)
 			c.log.Debug("reader stopped", "err", err)

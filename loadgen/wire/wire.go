@@ -9,13 +9,13 @@ import (
 // ErrTooLarge is returned when one element exceeds the scanner's limit.
 var ErrTooLarge = errors.New("wire: element too large")
 
-// StreamEnd is returned by Next when it meets the server's </stream:stream>.
-var StreamEnd = errors.New("wire: stream closed by server")
+// ErrStreamEnd is returned by Next when it meets the server's </stream:stream>.
+var ErrStreamEnd = errors.New("wire: stream closed by server")
 
 // Next finds the first complete top-level element in buf (leading
 // whitespace and keepalives skipped). It returns the element, the number of
 // bytes of buf consumed, and ok=false if buf holds no complete element yet.
-// A </stream:stream> end tag at top level returns err == StreamEnd.
+// A </stream:stream> end tag at top level returns err == ErrStreamEnd.
 func Next(buf []byte) (el []byte, n int, ok bool, err error) {
 	i := 0
 	for i < len(buf) && isSpace(buf[i]) {
@@ -47,7 +47,7 @@ func Next(buf []byte) (el []byte, n int, ok bool, err error) {
 				return buf[start:i], i, true, nil
 			}
 			if depth < 0 {
-				return nil, i, false, StreamEnd
+				return nil, i, false, ErrStreamEnd
 			}
 		case '?':
 			k := bytes.Index(buf[i:], []byte("?>"))

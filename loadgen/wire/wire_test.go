@@ -34,7 +34,7 @@ func TestNext(t *testing.T) {
 			end := false
 			for {
 				el, n, ok, err := Next(buf)
-				if errors.Is(err, StreamEnd) {
+				if errors.Is(err, ErrStreamEnd) {
 					end = true
 					buf = buf[n:]
 					break

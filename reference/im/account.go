@@ -54,6 +54,11 @@ func (r *Router) CreateAccount(name, password, email string) error {
 	if errors.Is(err, store.ErrExists) {
 		return ErrUserExists
 	}
+	if err == nil {
+		// An operator's audit line: the account, never the address it
+		// came from nor a session time.
+		r.cfg.Logger.Info("account created", "user", name)
+	}
 	return err
 }
 
@@ -153,6 +158,7 @@ func (r *Router) RemoveAccount(ctx context.Context, name string, keep *Resource)
 		}
 	}
 	r.cfg.Metrics.Registrations.WithLabelValues("removed").Inc()
+	r.cfg.Logger.Info("account removed", "user", name)
 	return nil
 }
 

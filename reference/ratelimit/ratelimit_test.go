@@ -36,7 +36,8 @@ func TestWindow(t *testing.T) {
 
 func TestCap(t *testing.T) {
 	c := NewCap(2)
-	if !c.Acquire("x") || !c.Acquire("x") || c.Acquire("x") {
+	first, second, third := c.Acquire("x"), c.Acquire("x"), c.Acquire("x")
+	if !first || !second || third {
 		t.Fatal("cap of 2 not enforced")
 	}
 	if !c.Acquire("y") {

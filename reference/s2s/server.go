@@ -179,11 +179,6 @@ func ParseHost(s string) (domain, addr string, err error) {
 	return strings.ToLower(domain), addr, nil
 }
 
-// withDialer replaces the TCP dialer (tests).
-func withDialer(f func(ctx context.Context, addr string) (net.Conn, error)) Option {
-	return func(c *config) { c.dialer = f }
-}
-
 // Errors.
 var (
 	ErrNoRoute     = errors.New("s2s: no route to domain")

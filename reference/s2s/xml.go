@@ -141,17 +141,6 @@ func (e *element) attr(name string) string {
 	return ""
 }
 
-// hasDefaultNS reports whether the element declares a default namespace on
-// itself.
-func (e *element) hasDefaultNS() bool {
-	for _, a := range e.Attr {
-		if a.Name.Space == "" && a.Name.Local == "xmlns" {
-			return true
-		}
-	}
-	return false
-}
-
 func (e *element) child(space, local string) *element {
 	for i := range e.Children {
 		if e.Children[i].XMLName.Space == space && e.Children[i].XMLName.Local == local {

@@ -119,10 +119,9 @@ type Lookup func(username, hash string) (store.Credentials, bool)
 
 // Conversation is the server side of one SCRAM exchange.
 type Conversation struct {
-	conv      *scram.ServerConversation
-	known     bool
-	username  string
-	unknownOK bool
+	conv     *scram.ServerConversation
+	known    bool
+	username string
 }
 
 // ErrFailed is returned when authentication fails; Response holds the
