@@ -105,7 +105,7 @@ func tryTLS(ctx context.Context, e *Env, p Port, v uint16) (tlsAttempt, error) {
 }
 
 // checkTLSVersions: handshakes below the policy's floor fail, the floor and
-// above work (RFC 7590 §3.1; DESIGN.md). The version is proved by the
+// above work (RFC 7590 §3.1; docs/compliant-outcomes.md). The version is proved by the
 // handshake alone: a handshake that completes below the floor is a
 // failure whatever follows it, one refused with a TLS alert (or a
 // ServerHello of another version) is a refusal, and so is a connection
@@ -329,4 +329,3 @@ func orNone(s []string) string {
 	}
 	return "offered: " + strings.Join(s, ", ")
 }
-

@@ -1,6 +1,7 @@
 // Package reference is xmppcheck's reference XMPP server: a small, correct
 // and fast server configured from a privacy policy file (package spec) that
-// keeps every promise of DESIGN.md's claim table. It implements c2s with
+// keeps every promise of the claim catalogue (docs/CLAIMS.md). It
+// implements c2s with
 // STARTTLS required and direct TLS (RFC 6120, RFC 7590, XEP-0368) above the
 // policy's TLS floor, SASL SCRAM-SHA-1 and SCRAM-SHA-256 with stored keys
 // only (RFC 5802, RFC 7677), roster, subscriptions and presence (RFC 6121),

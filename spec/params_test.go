@@ -111,7 +111,7 @@ func TestCatalogue(t *testing.T) {
 		}
 	}
 	if len(seen) != 18 {
-		t.Errorf("catalogue has %d kinds, DESIGN.md lists 18", len(seen))
+		t.Errorf("catalogue has %d kinds, docs/CLAIMS.md lists 18", len(seen))
 	}
 	if got := Nearest("offline.retension"); got != OfflineRetention {
 		t.Errorf("Nearest = %s", got)

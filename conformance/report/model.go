@@ -16,7 +16,7 @@ const Schema = "xmppcheck.report/v1"
 // Verdict is the outcome of testing one claim.
 type Verdict string
 
-// Verdicts (DESIGN.md, "Targets").
+// Verdicts (docs/CLAIMS.md, the verdict rule).
 const (
 	// Pass: the server kept the promise, shown by the evidence.
 	Pass Verdict = "pass"
