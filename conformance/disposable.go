@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/xmppcheck/xmppcheck/conformance/target"
+	"github.com/xmppcheck/xmppcheck/internal/xmppclient"
 	"github.com/xmppcheck/xmppcheck/spec"
 )
 
@@ -21,6 +22,13 @@ func (e *Env) DisposableAccounts(ctx context.Context, hints ...string) ([]target
 		a, err := target.NewDisposableAccount(ctx, e.Target, h)
 		if errors.Is(err, target.ErrNoDisposableAccount) || errors.Is(err, target.ErrNoAccount) {
 			return nil, notTestablef("%v", err)
+		}
+		var se *xmppclient.StanzaError
+		if errors.As(err, &se) {
+			// The server answered the registration with a refusal: no
+			// throwaway account to be had now (often its per-address
+			// registration limit, spent by this run's own throwaways).
+			return nil, notTestablef("the server refused to register a throwaway account (%s/%s%s): run the claims that need one on their own (--claims), or later", se.Type, se.Condition, textOf(se.Text))
 		}
 		if err != nil {
 			return nil, fmt.Errorf("create throwaway account: %w", err)
@@ -53,4 +61,11 @@ func (e *Env) PreferDisposableAccount(ctx context.Context, hint string) (target.
 		}
 	}
 	return e.Account(ctx, hint)
+}
+
+func textOf(t string) string {
+	if t == "" {
+		return ""
+	}
+	return fmt.Sprintf(": %q", t)
 }

@@ -104,3 +104,42 @@ func TestSuppliedAccountsSurvive(t *testing.T) {
 		}
 	}
 }
+
+// TestThrowawayRefusedIsNotTestable: a remote server with --ibr whose
+// registration limit the run's own throwaway accounts spend (the JabberX
+// policy's 5 an hour from one address, and every throwaway comes from
+// 127.0.0.1) refuses a throwaway with a stanza error. The claims that
+// needed it were not examined: not-testable with the server's answer,
+// never an error (the harness worked) and never a pass.
+func TestThrowawayRefusedIsNotTestable(t *testing.T) {
+	pol := defaultPolicy(t)
+	emb, err := target.NewEmbedded(pol)
+	if err != nil {
+		t.Skipf("SKIPPED: %v", err)
+	}
+	ctx := context.Background()
+	if err := emb.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { emb.Close(ctx) })
+	addrs := emb.Addrs()
+	if err := emb.Server().CreateUser(ctx, "alice", "s3cret-alice"); err != nil {
+		t.Fatal(err)
+	}
+	rt := target.NewRemote(addrs.C2S, "localhost", target.WithRemoteAddrs(target.Addrs{C2STLS: addrs.C2STLS}),
+		target.WithAccount(target.Account{User: "alice", Password: "s3cret-alice"}), target.WithIBR())
+	refused := 0
+	for _, id := range []spec.ClaimID{spec.AccountSelfDeletion, spec.AccountAddressReuse, spec.AccountSelfDeletion, spec.AccountAddressReuse} {
+		res := checkOne(t, rt, id, 20*time.Second)
+		t.Logf("%s: %s %s", id, res.Verdict, res.Reason)
+		switch {
+		case res.Verdict == report.Error:
+			t.Errorf("%s: error (%s): a refused throwaway registration is not a harness failure", id, res.Reason)
+		case res.Verdict == report.NotTestable && strings.Contains(res.Reason, "refused to register a throwaway"):
+			refused++
+		}
+	}
+	if refused == 0 {
+		t.Fatal("no throwaway registration was refused: the control (the policy's registration limit) did not bite, so the test proved nothing")
+	}
+}
