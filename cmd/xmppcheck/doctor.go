@@ -125,6 +125,11 @@ func loginFindings(ctx context.Context, rr remoteResolved, ioTimeout time.Durati
 func loginReason(err error) string {
 	var se *xmppclient.SASLError
 	if errors.As(err, &se) && se.Condition != "" {
+		if se.Text != "" {
+			// The server's own words tell a wrong password from a lockout
+			// ("too many failed logins from your address").
+			return fmt.Sprintf("%s (%q)", se.Condition, se.Text)
+		}
 		return string(se.Condition)
 	}
 	return err.Error()
