@@ -128,7 +128,7 @@ func loginReason(err error) string {
 		if se.Text != "" {
 			// The server's own words tell a wrong password from a lockout
 			// ("too many failed logins from your address").
-			return fmt.Sprintf("%s (%q)", se.Condition, se.Text)
+			return fmt.Sprintf("%s (%q)", string(se.Condition), se.Text)
 		}
 		return string(se.Condition)
 	}
