@@ -62,7 +62,13 @@ func TestREADMELoadExamples(t *testing.T) {
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "bin")
 	os.Mkdir(bin, 0o755)
-	wrapper := "#!/bin/sh\nXMPPCHECK_TEST_MAIN=1 exec " + os.Args[0] + " \"$@\"\n"
+	// Exit 1 is a threshold that was evaluated and failed: the examples'
+	// thresholds (p99<50ms) judge this machine's timing, which a test must
+	// not (a loaded CI machine would fail it). The wrapper lets exit 1
+	// through with a note; exit 2 (the run could not do its job, a usage
+	// error) still stops the block.
+	wrapper := "#!/bin/sh\nXMPPCHECK_TEST_MAIN=1 " + os.Args[0] + " \"$@\"\nrc=$?\n" +
+		"if [ $rc -eq 1 ]; then echo \"xmppcheck exited 1: a threshold was evaluated and failed (this machine's timing)\" >&2; exit 0; fi\nexit $rc\n"
 	if err := os.WriteFile(filepath.Join(bin, "xmppcheck"), []byte(wrapper), 0o755); err != nil {
 		t.Fatal(err)
 	}
