@@ -320,7 +320,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		addr, name string
 		mk         host.NewComponent
 		dst        *string
-	}{{s.cfg.s2s, "s2s", newS2S, &s.addrs.S2S}, {s.cfg.http, "upload", newUpload, &s.addrs.HTTP}} {
+	}{{s.cfg.s2s, "s2s", s2sComponent(&s.cfg), &s.addrs.S2S}, {s.cfg.http, "upload", uploadComponent(&s.cfg), &s.addrs.HTTP}} {
 		if c.addr == "" {
 			continue
 		}
