@@ -353,7 +353,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		}()
 	}
 	if *s.cfg.control != "" {
-		ctl, err := control.Listen(s.ctx, *s.cfg.control, store.DeriveKey(s.key, "admin control v1"), s.control,
+		ctl, err := control.Listen(s.ctx, *s.cfg.control, store.DeriveKey(s.key, control.KeyLabel), s.control,
 			control.WithLogger(s.log), control.WithOnDeath(func(err error) { s.Fail("admin control socket", err) }))
 		if err != nil {
 			return err
