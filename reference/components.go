@@ -11,14 +11,13 @@ import (
 // Components started when their address option is set: federation
 // (WithS2SAddr, package s2s) and HTTP File Upload (WithHTTPAddr, package
 // upload). They see the server through host.Host; the few settings that
-// are theirs alone come from the server's options here.
-var (
-	newS2S    host.NewComponent = startS2S
-	newUpload host.NewComponent = startUpload
-)
+// are theirs alone are given to their factory here, as options made from
+// the server's configuration.
 
-func startS2S(h host.Host, addr string) (host.Component, error) {
-	cfg := &h.(*hostImpl).s.cfg
+// s2sComponent returns the factory of the s2s component with the settings
+// of cfg that are its own: pinned peers, static-only routing and the
+// handshake timeout.
+func s2sComponent(cfg *config) host.NewComponent {
 	var opts []s2s.Option
 	for domain, a := range cfg.s2sHosts {
 		opts = append(opts, s2s.WithHost(domain, a))
@@ -29,15 +28,20 @@ func startS2S(h host.Host, addr string) (host.Component, error) {
 	if d := cfg.limits.HandshakeTimeout; d > 0 {
 		opts = append(opts, s2s.WithHandshakeTimeout(d))
 	}
-	c, err := s2s.NewComponent(h, addr, opts...)
-	if err != nil {
-		return nil, err
+	return func(h host.Host, addr string) (host.Component, error) {
+		c, err := s2s.NewComponent(h, addr, opts...)
+		if err != nil {
+			return nil, err
+		}
+		return c, nil
 	}
-	return c, nil
 }
 
-func startUpload(h host.Host, addr string) (host.Component, error) {
-	cfg := &h.(*hostImpl).s.cfg
+// uploadComponent returns the factory of the upload component with the
+// settings of cfg that are its own: its directory under the data
+// directory, the public URL, the largest file and the per-user quota.
+func uploadComponent(cfg *config) host.NewComponent {
+	dir := filepath.Join(cfg.dataDir, "upload")
 	var copts []upload.ComponentOption
 	if cfg.uploadURL != "" {
 		copts = append(copts, upload.WithPublicURL(cfg.uploadURL))
@@ -49,9 +53,11 @@ func startUpload(h host.Host, addr string) (host.Component, error) {
 	if cfg.uploadQuota > 0 {
 		opts = append(opts, upload.WithQuota(cfg.uploadQuota))
 	}
-	c, err := upload.NewComponent(h, addr, filepath.Join(cfg.dataDir, "upload"), copts, opts...)
-	if err != nil {
-		return nil, err
+	return func(h host.Host, addr string) (host.Component, error) {
+		c, err := upload.NewComponent(h, addr, dir, copts, opts...)
+		if err != nil {
+			return nil, err
+		}
+		return c, nil
 	}
-	return c, nil
 }

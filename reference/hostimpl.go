@@ -7,8 +7,6 @@ import (
 	"net"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/xmppcheck/xmppcheck/reference/clock"
 	"github.com/xmppcheck/xmppcheck/reference/host"
 	"github.com/xmppcheck/xmppcheck/reference/store"
@@ -34,25 +32,18 @@ func (h *hostImpl) Listen(name, addr string, preAuth bool) (net.Listener, error)
 	}
 	return h.s.listen(name, addr, perAddr, preAuth)
 }
-func (h *hostImpl) Clock() clock.Clock             { return h.s.clock }
-func (h *hostImpl) Store() *store.Store            { return h.s.store }
-func (h *hostImpl) Key(purpose string) []byte      { return store.DeriveKey(h.s.key, "component "+purpose) }
-func (h *hostImpl) Policy() *spec.Policy           { return h.s.pol }
-func (h *hostImpl) Metrics() prometheus.Registerer { return h.s.metrics.Registry }
+func (h *hostImpl) Clock() clock.Clock        { return h.s.clock }
+func (h *hostImpl) Key(purpose string) []byte { return store.DeriveKey(h.s.key, "component "+purpose) }
+func (h *hostImpl) Policy() *spec.Policy      { return h.s.pol }
 func (h *hostImpl) TLSConfig(min uint16) *tls.Config {
 	return h.s.tlsConfig(min, nil)
 }
 func (h *hostImpl) HandleIQ(addr, ns, local string, f host.IQHandler) {
 	h.s.router.HandleIQ(addr, ns, local, f)
 }
-func (h *hostImpl) HandleAccountIQ(ns, local string, f host.IQHandler) {
-	h.s.router.HandleAccountIQ(ns, local, f)
-}
-func (h *hostImpl) AddService(addr string)                   { h.s.router.AddService(addr) }
-func (h *hostImpl) AddFeature(addr, feature string)          { h.s.router.AddFeature(addr, feature) }
-func (h *hostImpl) AddIdentity(addr string, i host.Identity) { h.s.router.AddIdentity(addr, i) }
-func (h *hostImpl) AddItem(it host.Item)                     { h.s.router.AddItem(it) }
-func (h *hostImpl) SetRemote(r host.Remote)                  { h.s.router.SetRemote(r) }
+func (h *hostImpl) AddService(addr string)  { h.s.router.AddService(addr) }
+func (h *hostImpl) AddItem(it host.Item)    { h.s.router.AddItem(it) }
+func (h *hostImpl) SetRemote(r host.Remote) { h.s.router.SetRemote(r) }
 func (h *hostImpl) DeliverRemote(ctx context.Context, el *wire.Element) error {
 	return h.s.router.DeliverRemote(ctx, el)
 }

@@ -320,7 +320,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		addr, name string
 		mk         host.NewComponent
 		dst        *string
-	}{{s.cfg.s2s, "s2s", newS2S, &s.addrs.S2S}, {s.cfg.http, "upload", newUpload, &s.addrs.HTTP}} {
+	}{{s.cfg.s2s, "s2s", s2sComponent(&s.cfg), &s.addrs.S2S}, {s.cfg.http, "upload", uploadComponent(&s.cfg), &s.addrs.HTTP}} {
 		if c.addr == "" {
 			continue
 		}
@@ -353,7 +353,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		}()
 	}
 	if *s.cfg.control != "" {
-		ctl, err := control.Listen(s.ctx, *s.cfg.control, store.DeriveKey(s.key, "admin control v1"), s.control,
+		ctl, err := control.Listen(s.ctx, *s.cfg.control, store.DeriveKey(s.key, control.KeyLabel), s.control,
 			control.WithLogger(s.log), control.WithOnDeath(func(err error) { s.Fail("admin control socket", err) }))
 		if err != nil {
 			return err

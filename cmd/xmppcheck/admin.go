@@ -168,7 +168,7 @@ alongside the raw data directory (which holds only sealed values).
 func readPassword(r io.Reader) (string, error) {
 	line, err := bufio.NewReader(r).ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
-		return "", usageErr("reading the password from standard input: %v", err)
+		return "", usageErr("reading the password from standard input: %w", err)
 	}
 	pass := strings.TrimRight(line, "\r\n")
 	if pass == "" {
@@ -177,26 +177,26 @@ func readPassword(r io.Reader) (string, error) {
 	return pass, nil
 }
 
-// call sends req to the running server.
+// call sends req to the running server. Its errors wrap control's, so
+// that errors.Is tells control.ErrNoServer apart.
 func (e *adminEnv) call(ctx context.Context, req control.Request) (control.Response, error) {
 	key, err := store.ReadKey(e.keyFile)
 	if err != nil {
-		return control.Response{}, usageErr("%v", err)
+		return control.Response{}, usageErr("%w", err)
 	}
 	if e.timeout <= 0 {
 		return control.Response{}, usageErr("--timeout must be positive")
 	}
 	ctx, cancel := context.WithTimeout(ctx, e.timeout)
 	defer cancel()
-	resp, err := control.Call(ctx, filepath.Join(e.dataDir, control.SocketName), store.DeriveKey(key, "admin control v1"), req)
-	if errors.Is(err, control.ErrNoServer) {
-		return resp, usageErr("no server runs on %s: start 'xmppcheck serve --data %s' first", e.dataDir, e.dataDir)
-	}
-	if errors.Is(err, control.ErrTimeout) {
-		return resp, usageErr("%v (--timeout %s)", err, e.timeout)
-	}
-	if err != nil {
-		return resp, usageErr("%v", err)
+	resp, err := control.Call(ctx, filepath.Join(e.dataDir, control.SocketName), store.DeriveKey(key, control.KeyLabel), req)
+	switch {
+	case errors.Is(err, control.ErrNoServer):
+		return resp, usageHint(err, "no server runs on %s: start 'xmppcheck serve --data %s' first", e.dataDir, e.dataDir)
+	case errors.Is(err, control.ErrTimeout):
+		return resp, usageErr("%w (--timeout %s)", err, e.timeout)
+	case err != nil:
+		return resp, usageErr("%w", err)
 	}
 	return resp, nil
 }
@@ -205,8 +205,7 @@ func (e *adminEnv) call(ctx context.Context, req control.Request) (control.Respo
 // the store directly.
 func (e *adminEnv) do(ctx context.Context, req control.Request) (control.Response, error) {
 	resp, err := e.call(ctx, req)
-	var ee *exitError
-	if err == nil || !errors.As(err, &ee) || !strings.Contains(ee.Error(), "no server runs") {
+	if !errors.Is(err, control.ErrNoServer) {
 		return resp, err
 	}
 	pol, err := loadPolicy(e.policyFile, io.Discard)
@@ -220,13 +219,13 @@ func (e *adminEnv) do(ctx context.Context, req control.Request) (control.Respons
 	srv, err := reference.New(pol, reference.WithDataDir(e.dataDir), reference.WithKeyFile(e.keyFile), reference.WithDomain(domain),
 		reference.WithC2SAddr(""), reference.WithC2STLSAddr(""), reference.WithControlSocket(""))
 	if err != nil {
-		return control.Response{}, usageErr("%v", err)
+		return control.Response{}, usageErr("%w", err)
 	}
 	if err := srv.Start(ctx); err != nil {
 		if errors.Is(err, store.ErrLocked) {
-			return control.Response{}, usageErr("%s is locked by another process and no server answers on its admin socket; stop that process or check --data", e.dataDir)
+			return control.Response{}, usageHint(err, "%s is locked by another process and no server answers on its admin socket; stop that process or check --data", e.dataDir)
 		}
-		return control.Response{}, usageErr("%v", err)
+		return control.Response{}, usageErr("%w", err)
 	}
 	defer srv.Close()
 	resp, err = srv.Control(ctx, req)

@@ -46,10 +46,27 @@ func (e *exitError) Unwrap() error { return e.err }
 // failed returns an error that makes xmppcheck exit 1 (a check failed).
 func failed(err error) error { return &exitError{code: exitFailed, err: err} }
 
-// usageErr returns an error that makes xmppcheck exit 2.
+// usageErr returns an error that makes xmppcheck exit 2. Wrap an error
+// with %w, not %v, so that errors.Is and errors.As still see it.
 func usageErr(format string, args ...any) error {
 	return &exitError{code: exitUsage, err: fmt.Errorf(format, args...)}
 }
+
+// usageHint returns an error that makes xmppcheck exit 2 and prints the
+// message in place of err's own text, while errors.Is and errors.As still
+// see err.
+func usageHint(err error, format string, args ...any) error {
+	return &exitError{code: exitUsage, err: &hinted{msg: fmt.Sprintf(format, args...), err: err}}
+}
+
+// hinted is an error told to the user in other words than its cause's.
+type hinted struct {
+	msg string
+	err error
+}
+
+func (h *hinted) Error() string { return h.msg }
+func (h *hinted) Unwrap() error { return h.err }
 
 // silent makes xmppcheck exit with code without printing anything more.
 func silent(code int) error { return &exitError{code: code} }

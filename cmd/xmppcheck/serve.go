@@ -13,7 +13,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/xmppcheck/xmppcheck/reference"
-	"github.com/xmppcheck/xmppcheck/reference/s2s"
 )
 
 const (
@@ -82,101 +81,58 @@ beside an existing store, and on a key file that group or others can access.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			flags := cmd.Flags()
+			flag := func(name, value string) reference.Flag {
+				return reference.Flag{Value: value, Given: flags.Changed(name)}
+			}
 			var fc *reference.FileConfig
 			if configFile != "" {
 				var err error
 				if fc, err = reference.LoadConfig(configFile); err != nil {
-					return usageErr("%v", err)
+					return usageErr("%w", err)
 				}
-				if !flags.Changed("policy") && fc.Policy != "" {
-					policyFile = fc.Policy
-				}
-				if !flags.Changed("data") && fc.Data != "" {
-					dataDir = fc.Data
-				}
-				if !flags.Changed("key-file") && fc.KeyFile != "" {
-					keyFile = fc.KeyFile
-				}
-				if !flags.Changed("log-format") && fc.Log.Format != "" {
-					logFormat = fc.Log.Format
-				}
-				if !flags.Changed("log-level") && fc.Log.Level != "" {
-					logLevel = fc.Log.Level
-				}
-			}
-			logger, err := newLogger(cmd.ErrOrStderr(), logFormat, logLevel)
-			if err != nil {
-				return err
-			}
-			pol, err := loadPolicy(policyFile, cmd.ErrOrStderr())
-			if err != nil {
-				return err
-			}
-			opts := []reference.Option{reference.WithDataDir(dataDir), reference.WithKeyFile(keyFile), reference.WithLogger(logger)}
-			if fc != nil {
-				fo, err := fc.Options()
-				if err != nil {
-					return usageErr("%v", err)
-				}
-				opts = append(opts, fo...)
-			}
-			if flags.Changed("domain") || fc == nil || fc.Domain == "" {
-				opts = append(opts, reference.WithDomain(domain))
-			}
-			if flags.Changed("c2s") || fc == nil || fc.Listen.C2S == nil {
-				opts = append(opts, reference.WithC2SAddr(c2sAddr))
-			}
-			if flags.Changed("c2s-tls") || fc == nil || fc.Listen.C2STLS == nil {
-				opts = append(opts, reference.WithC2STLSAddr(c2sTLSAddr))
-			}
-			if flags.Changed("s2s") {
-				opts = append(opts, reference.WithS2SAddr(s2sAddr))
-			}
-			if flags.Changed("http") {
-				opts = append(opts, reference.WithHTTPAddr(httpAddr))
-			}
-			for _, hm := range s2sHosts {
-				d, a, err := s2s.ParseHost(hm)
-				if err != nil {
-					return usageErr("--s2s-host: %v", err)
-				}
-				opts = append(opts, reference.WithS2SHost(d, a))
-			}
-			if s2sStaticOnly {
-				opts = append(opts, reference.WithS2SStaticHostsOnly())
-			}
-			if uploadURL != "" {
-				opts = append(opts, reference.WithUploadURL(uploadURL))
 			}
 			var maxSize, quota int64
+			var err error
 			if uploadMaxSize != "" {
 				if maxSize, err = parseBytes(uploadMaxSize); err != nil {
-					return usageErr("--upload-max-size: %v", err)
+					return usageErr("--upload-max-size: %w", err)
 				}
 			}
 			if uploadQuota != "" {
 				if quota, err = parseBytes(uploadQuota); err != nil {
-					return usageErr("--upload-quota: %v", err)
+					return usageErr("--upload-quota: %w", err)
 				}
 			}
-			if maxSize > 0 || quota > 0 {
-				opts = append(opts, reference.WithUploadLimits(maxSize, quota))
+			cfg := reference.MergeServe(fc, reference.ServeFlags{
+				Policy: flag("policy", policyFile), Data: flag("data", dataDir), KeyFile: flag("key-file", keyFile),
+				Domain: flag("domain", domain), C2S: flag("c2s", c2sAddr), C2STLS: flag("c2s-tls", c2sTLSAddr),
+				S2S: flag("s2s", s2sAddr), HTTP: flag("http", httpAddr), Metrics: flag("metrics", metrics),
+				LogFormat: flag("log-format", logFormat), LogLevel: flag("log-level", logLevel),
+				S2SHosts: s2sHosts, S2SStaticOnly: s2sStaticOnly, UploadURL: uploadURL,
+				UploadMaxSize: maxSize, UploadQuota: quota, TestClock: testClock,
+			})
+			logger, err := newLogger(cmd.ErrOrStderr(), cfg.LogFormat, cfg.LogLevel)
+			if err != nil {
+				return err
 			}
-			if flags.Changed("metrics") {
-				opts = append(opts, reference.WithMetricsAddr(metrics))
+			pol, err := loadPolicy(cfg.Policy, cmd.ErrOrStderr())
+			if err != nil {
+				return err
 			}
-			if testClock {
-				opts = append(opts, reference.WithTestClock())
+			opts, err := cfg.Options()
+			if err != nil {
+				return usageErr("%w", err)
 			}
+			opts = append(opts, reference.WithLogger(logger))
 			srv, err := reference.New(pol, opts...)
 			if err != nil {
-				return usageErr("%v", err)
+				return usageErr("%w", err)
 			}
 			limit, lerr := reference.RaiseFileLimit()
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			if err := srv.Start(ctx); err != nil {
-				return usageErr("%v", err)
+				return usageErr("%w", err)
 			}
 			defer srv.Close()
 			out := cmd.OutOrStdout()
@@ -206,7 +162,7 @@ beside an existing store, and on a key file that group or others can access.`,
 			case <-ctx.Done():
 			case <-srv.Done():
 				// A listener died for good: stop loudly, not half alive.
-				return usageErr("%v", srv.Err())
+				return usageErr("%w", srv.Err())
 			}
 			fmt.Fprintln(out, "shutting down")
 			return nil

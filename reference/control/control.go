@@ -23,6 +23,11 @@ import (
 // SocketName is the control socket's file name inside the data directory.
 const SocketName = "admin.sock"
 
+// KeyLabel is the purpose under which the server and its clients derive
+// the control socket's key from the at-rest key (store.DeriveKey): both
+// ends must use this one value.
+const KeyLabel = "admin control v1"
+
 // Ops.
 const (
 	OpUserAdd      = "user.add"

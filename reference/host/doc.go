@@ -8,15 +8,17 @@
 // may then:
 //
 //   - answer IQ requests by payload namespace, addressed to the server's
-//     domain, to a service JID of its own (upload.example.org) or to an
-//     account (HandleIQ, HandleAccountIQ);
-//   - add disco#info features and identities and disco#items (AddFeature,
-//     AddIdentity, AddItem);
+//     domain or to a service JID of its own such as upload.example.org
+//     (HandleIQ, AddService);
+//   - add an item to the domain's disco#items (AddItem);
 //   - route stanzas addressed to other domains (SetRemote) and hand stanzas
 //     received from other servers to local delivery (DeliverRemote);
-//   - keep sealed records in the store (Store().Bucket; RegisterOwned makes
-//     them part of an account, erased with it);
 //   - schedule purges on the server's clock (Every), which the test clock
 //     drives in tests;
-//   - act when an account is removed (OnAccountRemoved).
+//   - act when an account is removed (OnAccountRemoved);
+//   - bind listeners guarded as the server's own are (Listen), and take the
+//     server down when one dies (Fail).
+//
+// Host is only as wide as its callers need; settings that belong to one
+// component alone are given to that component's constructor as options.
 package host

@@ -9,11 +9,9 @@ import (
 	"net"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"mellium.im/xmpp/jid"
 
 	"github.com/xmppcheck/xmppcheck/reference/clock"
-	"github.com/xmppcheck/xmppcheck/reference/store"
 	"github.com/xmppcheck/xmppcheck/reference/wire"
 	"github.com/xmppcheck/xmppcheck/spec"
 )
@@ -130,7 +128,8 @@ type Remote interface {
 	Route(ctx context.Context, domain string, el *wire.Element) error
 }
 
-// Host is what the server offers a component.
+// Host is what the server offers a component: only what the components
+// (packages s2s and upload) call. Add a method when a component needs it.
 type Host interface {
 	// Domain is the server's XMPP domain.
 	Domain() string
@@ -139,8 +138,6 @@ type Host interface {
 	Logger() *slog.Logger
 	// Clock is the server's clock (the test clock when enabled).
 	Clock() clock.Clock
-	// Store is the server's sealed store.
-	Store() *store.Store
 	// Key derives a key of the at-rest master key for purpose (HKDF).
 	Key(purpose string) []byte
 	// Policy is the policy the server was configured from.
@@ -149,23 +146,14 @@ type Host interface {
 	// certificate and min as the lowest version (a spec TLS version such as
 	// tls.VersionTLS12; zero means the c2s floor).
 	TLSConfig(min uint16) *tls.Config
-	// Metrics is where components register their Prometheus collectors.
-	Metrics() prometheus.Registerer
 
 	// HandleIQ answers IQs of type get and set to addr (the domain when
 	// addr is "", or a service JID registered with AddService) whose payload
 	// is {ns}local.
 	HandleIQ(addr, ns, local string, h IQHandler)
-	// HandleAccountIQ answers IQs sent to a local account's bare JID (or
-	// with no 'to' by the account itself) whose payload is {ns}local.
-	HandleAccountIQ(ns, local string, h IQHandler)
 	// AddService declares a JID served by the component (for example
 	// upload.example.org): stanzas to it are dispatched to its handlers.
 	AddService(addr string)
-	// AddFeature adds a disco#info feature of addr ("" = the domain).
-	AddFeature(addr, feature string)
-	// AddIdentity adds a disco#info identity of addr ("" = the domain).
-	AddIdentity(addr string, id Identity)
 	// AddItem adds an item to the domain's disco#items.
 	AddItem(item Item)
 
