@@ -338,7 +338,7 @@ func checkEncryptedAtRest(ctx context.Context, e *Env) error {
 	if !e.channel(spec.CapData, "raw data directory") {
 		return nil
 	}
-	acc, err := e.Accounts(ctx, "enc-a", "enc-b")
+	acc, err := e.DisposableAccounts(ctx, "enc-a", "enc-b") // a vCard and roster names are set
 	if err != nil {
 		return err
 	}
@@ -624,7 +624,10 @@ const lastActivityPause = 2 * time.Second
 // the account and a session event are the server storing a connection
 // time.
 func checkNoConnectionTimes(ctx context.Context, e *Env) error {
-	acc, err := e.Accounts(ctx, "times-a", "times-b", "times-fresh")
+	// Accounts it may change: a and b are subscribed to each other, and
+	// the fresh one must never have connected, so a supplied account
+	// (remote targets) is never one of them.
+	acc, err := e.DisposableAccounts(ctx, "times-a", "times-b", "times-fresh")
 	if err != nil {
 		return err
 	}

@@ -235,6 +235,10 @@ func markNames(marks []logMark) string {
 	return strings.Join(s, ", ")
 }
 
+// logSettle bounds how long logsWith waits for a spec's mark to reach the
+// logs after the event that writes it.
+const logSettle = 5 * time.Second
+
 // logsWith reads the logs (the logs channel) and proves them live with
 // one of this spec's marks (logMarks). ok=false, with the part recorded as
 // not examined, when the channel is missing or no mark is found: logs of
@@ -244,15 +248,31 @@ func (e *Env) logsWith(ctx context.Context, part string, marks []logMark) (*evid
 	if !e.channel(spec.CapLogs, part) {
 		return nil, false, nil
 	}
-	logs, err := e.Target.Logs(ctx)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, false, err
+	// Servers write log lines asynchronously (ejabberd's logger, a
+	// buffered file): the spec's mark may land a moment after the event.
+	// The logs are read again, within a bound, until a mark shows.
+	deadline := time.Now().Add(logSettle)
+	var logs *evidence.Corpus
+	var ctl *logMark
+	for {
+		var err error
+		logs, err = e.Target.Logs(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, false, err
+			}
+			e.Blind(part, "the logs could not be read (%v): fix evidence.logs in the target file", err)
+			return nil, false, nil
 		}
-		e.Blind(part, "the logs could not be read (%v): fix evidence.logs in the target file", err)
-		return nil, false, nil
+		if ctl = logControl(logs, marks...); ctl != nil || time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil, false, ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
 	}
-	ctl := logControl(logs, marks...)
 	if ctl == nil {
 		e.Blind(part, "none of this spec's markers (%s) appear in %d file(s), %s: evidence.logs may name the wrong file, or the server logs nothing of sessions at its level; fix evidence.logs in the target file",
 			markNames(marks), len(logs.Files), size(logs.Size()))
