@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xmppcheck/xmppcheck/internal/ns"
 	"github.com/xmppcheck/xmppcheck/internal/syncbuf"
 )
 
@@ -188,7 +189,7 @@ func (p *rawPeer) starttls(maxVersion uint16) error {
 // starttlsWith is starttls presenting client certificates.
 func (p *rawPeer) starttlsWith(maxVersion uint16, certs ...tls.Certificate) error {
 	p.t.Helper()
-	p.send("<starttls xmlns='" + NSTLS + "'/>")
+	p.send("<starttls xmlns='" + ns.TLS + "'/>")
 	el, err := p.sr.next()
 	if err != nil || el.XMLName.Local != "proceed" {
 		p.t.Fatalf("starttls: %v %+v", err, el)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xmppcheck/xmppcheck/internal/ns"
 	"github.com/xmppcheck/xmppcheck/spec/policies"
 	"mellium.im/xmpp/stanza"
 )
@@ -196,7 +197,7 @@ func TestInboundTLSFloor(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := dialRaw(t, ln.Addr().String())
 			_, feats := p.open("x.test", "b.test")
-			if tl := feats.child(NSTLS, "starttls"); tl == nil || tl.child(NSTLS, "required") == nil {
+			if tl := feats.child(ns.TLS, "starttls"); tl == nil || tl.child(ns.TLS, "required") == nil {
 				t.Fatalf("features %+v: STARTTLS not required", feats)
 			}
 			err := p.starttls(tc.max)
@@ -205,7 +206,7 @@ func TestInboundTLSFloor(t *testing.T) {
 			}
 			if err == nil {
 				_, feats := p.open("x.test", "b.test")
-				if feats.child(NSDialbackFeat, "dialback") == nil {
+				if feats.child(ns.DialbackFeature, "dialback") == nil {
 					t.Fatalf("no dialback offered after TLS: %+v", feats)
 				}
 			}
@@ -284,7 +285,7 @@ func TestSpoofedSenderDomainRefused(t *testing.T) {
 	if _, feats := p.open("b.test", "a.test"); !hasMechanism(feats, "EXTERNAL") {
 		t.Fatalf("no SASL EXTERNAL offered for a verifiable certificate: %+v", feats)
 	}
-	p.send("<auth xmlns='" + NSSASL + "' mechanism='EXTERNAL'>=</auth>")
+	p.send("<auth xmlns='" + ns.SASL + "' mechanism='EXTERNAL'>=</auth>")
 	if el := p.next(); el.XMLName.Local != "success" {
 		t.Fatalf("EXTERNAL: %+v", el)
 	}
@@ -404,7 +405,7 @@ func TestInboundLimits(t *testing.T) {
 	startNode(t, "b.test", ln, issue(t, nil, "b.test"), WithMaxInbound(1), WithIOTimeout(2*time.Second))
 	// The first stream is served (positive control) …
 	p1 := dialRaw(t, ln.Addr().String())
-	if _, feats := p1.open("x.test", "b.test"); feats.child(NSTLS, "starttls") == nil {
+	if _, feats := p1.open("x.test", "b.test"); feats.child(ns.TLS, "starttls") == nil {
 		t.Fatalf("first stream: %+v", feats)
 	}
 	// … a second one while it is open is closed without a stream header.
@@ -432,7 +433,7 @@ func TestInboundRestrictedXML(t *testing.T) {
 	for _, tc := range []struct{ name, send, want string }{
 		{"comment", "<!-- hi -->", "restricted-xml"},
 		{"processing instruction", "<?foo bar?>", "restricted-xml"},
-		{"not well-formed", "<starttls xmlns='" + NSTLS + "'></proceed>", "not-well-formed"},
+		{"not well-formed", "<starttls xmlns='" + ns.TLS + "'></proceed>", "not-well-formed"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := dialRaw(t, ln.Addr().String())

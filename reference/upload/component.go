@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/xmppcheck/xmppcheck/internal/ns"
 	"github.com/xmppcheck/xmppcheck/reference/host"
 	"github.com/xmppcheck/xmppcheck/reference/wire"
 	"github.com/xmppcheck/xmppcheck/spec"
@@ -138,7 +139,7 @@ func (c *Component) Start(ctx context.Context) error {
 	h.AddService(c.jid)
 	h.AddItem(host.Item{JID: c.jid, Name: "HTTP File Upload"})
 	h.HandleIQ(c.jid, NS, "request", c.slotIQ)
-	h.HandleIQ(c.jid, nsDiscoInfo, "query", c.discoInfo)
+	h.HandleIQ(c.jid, ns.DiscoInfo, "query", c.discoInfo)
 	h.HandleIQ(c.jid, "http://jabber.org/protocol/disco#items", "query", func(ctx context.Context, iq *host.IQ) (*wire.Element, error) {
 		return wire.New("http://jabber.org/protocol/disco#items", "query"), nil
 	})
