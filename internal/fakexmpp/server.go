@@ -2,18 +2,14 @@ package fakexmpp
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"strconv"
 	"strings"
@@ -24,6 +20,7 @@ import (
 
 	"github.com/xdg-go/scram"
 	"github.com/xmppcheck/xmppcheck/internal/ns"
+	"github.com/xmppcheck/xmppcheck/internal/testcert"
 )
 
 // Server is the fake server.
@@ -118,34 +115,14 @@ func New(opts ...Option) (*Server, error) {
 	return s, nil
 }
 
+// makeCert makes the server's certificate: a self-signed CA naming the
+// domain, its upload service and 127.0.0.1, which CertPool hands clients.
 func (s *Server) makeCert() error {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := testcert.NewCA(s.domain, s.domain, "upload."+s.domain, "127.0.0.1")
 	if err != nil {
-		return err
+		return fmt.Errorf("fakexmpp: %w", err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: s.domain},
-		DNSNames:              []string{s.domain, "upload." + s.domain},
-		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return err
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return err
-	}
-	s.cert = tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}
-	s.pool = x509.NewCertPool()
-	s.pool.AddCert(cert)
+	s.cert, s.pool = ca.Cert, ca.Pool
 	return nil
 }
 

@@ -11,12 +11,13 @@ import (
 	"time"
 
 	"github.com/xmppcheck/xmppcheck/internal/ns"
+	"github.com/xmppcheck/xmppcheck/internal/testcert"
 	"github.com/xmppcheck/xmppcheck/spec/policies"
 	"mellium.im/xmpp/stanza"
 )
 
 // pair starts a.test and b.test federating on loopback.
-func pair(t *testing.T, ca *testCA, optsA, optsB []Option) (*node, *node) {
+func pair(t *testing.T, ca *testcert.CA, optsA, optsB []Option) (*node, *node) {
 	t.Helper()
 	lnA, lnB := listen(t), listen(t)
 	certA, certB := issue(t, ca, "a.test"), issue(t, ca, "b.test")
@@ -33,12 +34,12 @@ func TestFederation(t *testing.T) {
 	ca := newTestCA(t)
 	for _, tc := range []struct {
 		name       string
-		ca         *testCA
+		ca         *testcert.CA
 		opts       []Option
 		wantMethod string
 	}{
 		{"dialback with self-signed certificates", nil, []Option{WithPolicy(pol)}, "method=dialback"},
-		{"SASL EXTERNAL with verifiable certificates", ca, []Option{WithPolicy(pol), WithRootCAs(ca.pool)}, "method=\"SASL EXTERNAL\""},
+		{"SASL EXTERNAL with verifiable certificates", ca, []Option{WithPolicy(pol), WithRootCAs(ca.Pool)}, "method=\"SASL EXTERNAL\""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a, b := pair(t, tc.ca, tc.opts, tc.opts)
@@ -276,7 +277,7 @@ func TestSpoofedSenderDomainRefused(t *testing.T) {
 	// one from c.test, which ends the stream and is not delivered.
 	ca := newTestCA(t)
 	lnA := listen(t)
-	a := startNode(t, "a.test", lnA, issue(t, ca, "a.test"), WithRootCAs(ca.pool))
+	a := startNode(t, "a.test", lnA, issue(t, ca, "a.test"), WithRootCAs(ca.Pool))
 	p := dialRaw(t, lnA.Addr().String())
 	p.open("b.test", "a.test")
 	if err := p.starttlsWith(tls.VersionTLS13, issue(t, ca, "b.test")); err != nil {

@@ -1,17 +1,12 @@
 package fakeserver
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/xml"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -22,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/xmppcheck/xmppcheck/internal/testcert"
 )
 
 // Mode is how the server behaves.
@@ -439,23 +436,7 @@ var (
 )
 
 func cert(t testing.TB) tls.Certificate {
-	certOnce.Do(func() {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			certErr = err
-			return
-		}
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "localhost"},
-			DNSNames: []string{"localhost"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-		if err != nil {
-			certErr = err
-			return
-		}
-		certVal = tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-	})
+	certOnce.Do(func() { certVal, certErr = testcert.SelfSigned("localhost") })
 	if certErr != nil {
 		t.Fatal(certErr)
 	}
