@@ -19,8 +19,8 @@ import (
 
 	"mellium.im/xmpp/stanza"
 
-	"github.com/xmppcheck/xmppcheck/internal/dockerenv"
 	"github.com/xmppcheck/xmppcheck/internal/syncbuf"
+	"github.com/xmppcheck/xmppcheck/internal/testenv"
 	"github.com/xmppcheck/xmppcheck/internal/xmppclient"
 	"github.com/xmppcheck/xmppcheck/reference"
 	"github.com/xmppcheck/xmppcheck/reference/referencetest"
@@ -235,8 +235,8 @@ func countData(t *testing.T, dataDir string) int {
 // recipient (a go-sendxmpp --listen) receives its URL, and curl fetches the
 // same bytes from it.
 func TestGoSendxmppHTTPUpload(t *testing.T) {
-	bin := requireTool(t, "go-sendxmpp")
-	curl := requireTool(t, "curl")
+	bin := testenv.RequireTool(t, "", "go-sendxmpp")
+	curl := testenv.RequireTool(t, "", "curl")
 	srv := startServer(t)
 	for _, u := range []string{"alice", "bob"} {
 		if err := srv.CreateUser(context.Background(), u, u+"-pw"); err != nil {
@@ -291,16 +291,4 @@ func TestGoSendxmppHTTPUpload(t *testing.T) {
 	if !bytes.Equal(out, content) {
 		t.Fatalf("curl fetched %d bytes, not the %d sent", len(out), len(content))
 	}
-}
-
-func requireTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if dockerenv.InCI() {
-			t.Fatalf("CI is set but %s is not installed (ci/host-packages.txt)", name)
-		}
-		t.Skipf("SKIPPED: %s is not installed; set CI=true to make this a failure", name)
-	}
-	return p
 }
