@@ -91,7 +91,7 @@ func (ss *session) iq(e *elem) bool {
 	switch {
 	case space == ns.Session:
 		ss.resultIQ(e, "")
-	case space == "urn:xmpp:ping" && (toServer || toUpload):
+	case space == ns.Ping && (toServer || toUpload):
 		ss.resultIQ(e, "")
 	case space == ns.Register && toServer && typ == "set":
 		if q.find("remove") != nil {
@@ -118,7 +118,7 @@ func (ss *session) iq(e *elem) bool {
 		ss.resultIQ(e, "<query xmlns='"+ns.Register+"'><registered/><username>"+xmlEscape(ss.user)+"</username><password/></query>")
 	case space == ns.Roster && toServer:
 		ss.roster(e, q, typ)
-	case space == "vcard-temp":
+	case space == ns.VCard:
 		target := ss.user
 		if to != "" && to != s.domain {
 			target = localOf(to)
@@ -146,7 +146,7 @@ func (ss *session) iq(e *elem) bool {
 			return true
 		}
 		ss.resultIQ(e, "<vCard xmlns='vcard-temp'>"+vc+"</vCard>")
-	case space == "http://jabber.org/protocol/disco#info" && (toServer || toUpload):
+	case space == ns.DiscoInfo && (toServer || toUpload):
 		if toUpload {
 			ss.resultIQ(e, "<query xmlns='http://jabber.org/protocol/disco#info'><identity category='store' type='file' name='Upload'/><feature var='urn:xmpp:http:upload:0'/></query>")
 			return true
@@ -154,9 +154,9 @@ func (ss *session) iq(e *elem) bool {
 		ss.resultIQ(e, "<query xmlns='http://jabber.org/protocol/disco#info'><identity category='server' type='im' name='fakexmpp'/>"+
 			"<feature var='http://jabber.org/protocol/disco#info'/><feature var='http://jabber.org/protocol/disco#items'/>"+
 			"<feature var='jabber:iq:register'/><feature var='vcard-temp'/><feature var='urn:xmpp:ping'/><feature var='jabber:iq:last'/></query>")
-	case space == "http://jabber.org/protocol/disco#items" && toServer:
+	case space == ns.DiscoItems && toServer:
 		ss.resultIQ(e, "<query xmlns='http://jabber.org/protocol/disco#items'><item jid='upload."+s.domain+"' name='HTTP upload'/></query>")
-	case space == "jabber:iq:last":
+	case space == ns.Last:
 		if toServer && to != ss.bare() {
 			ss.resultIQ(e, "<query xmlns='jabber:iq:last' seconds='"+strconv.Itoa(int(time.Since(s.start).Seconds()))+"'/>")
 			return true
@@ -173,7 +173,7 @@ func (ss *session) iq(e *elem) bool {
 			return true
 		}
 		ss.resultIQ(e, "<query xmlns='jabber:iq:last' seconds='"+strconv.Itoa(secs)+"'/>")
-	case space == "urn:xmpp:http:upload:0" && toUpload:
+	case space == ns.Upload && toUpload:
 		b := make([]byte, 16)
 		rand.Read(b)
 		name := xmlEscape(attr(q.Attrs, "filename"))

@@ -19,6 +19,7 @@ import (
 
 	"mellium.im/xmpp/stanza"
 
+	"github.com/xmppcheck/xmppcheck/internal/ns"
 	"github.com/xmppcheck/xmppcheck/internal/syncbuf"
 	"github.com/xmppcheck/xmppcheck/internal/testenv"
 	"github.com/xmppcheck/xmppcheck/internal/xmppclient"
@@ -94,7 +95,7 @@ func TestServerUpload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !info.HasFeature(upload.NS) || !strings.Contains(info.Raw, "category='store'") && !strings.Contains(info.Raw, `category="store"`) {
+	if !info.HasFeature(ns.Upload) || !strings.Contains(info.Raw, "category='store'") && !strings.Contains(info.Raw, `category="store"`) {
 		t.Fatalf("disco#info of %s: %s", service, info.Raw)
 	}
 	if !regexp.MustCompile(`max-file-size['"]>\s*<value>104857600</value>`).MatchString(info.Raw) {

@@ -37,7 +37,7 @@ func esc(s string) string {
 
 // SlotXML is the <slot/> answer of XEP-0363 §4.
 func SlotXML(s Slot) []byte {
-	return []byte(`<slot xmlns='` + NS + `'><put url='` + esc(s.PutURL) + `'/><get url='` + esc(s.GetURL) + `'/></slot>`)
+	return []byte(`<slot xmlns='` + ns.Upload + `'><put url='` + esc(s.PutURL) + `'/><get url='` + esc(s.GetURL) + `'/></slot>`)
 }
 
 // ErrorXML is the <error/> child of an IQ error answering a refused slot
@@ -60,7 +60,7 @@ func ErrorXML(err error) []byte {
 			max = se.MaxSize
 		}
 		return []byte(`<error type='modify'><not-acceptable xmlns='` + ns.StanzaErrors + `'/>` + t(text) +
-			`<file-too-large xmlns='` + NS + `'><max-file-size>` + strconv.FormatInt(max, 10) +
+			`<file-too-large xmlns='` + ns.Upload + `'><max-file-size>` + strconv.FormatInt(max, 10) +
 			`</max-file-size></file-too-large></error>`)
 	case errors.Is(err, ErrQuota):
 		return []byte(`<error type='wait'><resource-constraint xmlns='` + ns.StanzaErrors + `'/>` + t(text) + `</error>`)
@@ -79,9 +79,9 @@ func (s *Service) DiscoInfoXML() []byte {
 	return []byte(`<query xmlns='` + ns.DiscoInfo + `'>` +
 		`<identity category='store' type='file' name='HTTP File Upload'/>` +
 		`<feature var='` + ns.DiscoInfo + `'/>` +
-		`<feature var='` + NS + `'/>` +
+		`<feature var='` + ns.Upload + `'/>` +
 		`<x xmlns='` + ns.DataForms + `' type='result'>` +
-		`<field var='FORM_TYPE' type='hidden'><value>` + NS + `</value></field>` +
+		`<field var='FORM_TYPE' type='hidden'><value>` + ns.Upload + `</value></field>` +
 		`<field var='max-file-size'><value>` + strconv.FormatInt(s.cfg.maxFileSize, 10) + `</value></field>` +
 		`</x></query>`)
 }

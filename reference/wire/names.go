@@ -8,7 +8,7 @@ var internSet = []string{
 	ns.Stream, ns.Client, ns.Server, ns.XML, ns.StreamErrors, ns.StanzaErrors,
 	ns.TLS, ns.SASL, ns.Bind, ns.Session, ns.Roster, ns.Delay, ns.DataForms,
 	ns.Register, ns.DiscoInfo, ns.DiscoItems, ns.VCard, ns.Ping, ns.ChatStates,
-	"urn:xmpp:receipts", "urn:xmpp:chat-markers:0", "urn:xmpp:sid:0",
+	ns.Receipts, ns.ChatMarkers, ns.StanzaID,
 	"message", "presence", "iq", "body", "subject", "thread", "show",
 	"status", "priority", "query", "item", "group", "error", "text",
 	"to", "from", "id", "type", "xmlns", "stream", "lang", "version",
