@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/xdg-go/scram"
+
 	"github.com/xmppcheck/xmppcheck/internal/ns"
 	"github.com/xmppcheck/xmppcheck/internal/testcert"
 )

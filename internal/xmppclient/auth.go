@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/xdg-go/scram"
+
 	"github.com/xmppcheck/xmppcheck/internal/ns"
 )
 

@@ -9,8 +9,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/xmppcheck/xmppcheck/internal/ns"
 	"mellium.im/xmpp/stanza"
+
+	"github.com/xmppcheck/xmppcheck/internal/ns"
 )
 
 // Stanza is one top-level element received on the stream: a message,
