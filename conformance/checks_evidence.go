@@ -12,6 +12,7 @@ import (
 
 	"github.com/xmppcheck/xmppcheck/conformance/evidence"
 	"github.com/xmppcheck/xmppcheck/conformance/target"
+	"github.com/xmppcheck/xmppcheck/internal/ns"
 	"github.com/xmppcheck/xmppcheck/internal/xmppclient"
 	"github.com/xmppcheck/xmppcheck/spec"
 )
@@ -236,12 +237,6 @@ func checkNoMessageHistory(ctx context.Context, e *Env) error {
 	return nil
 }
 
-// MUC namespaces (XEP-0045 §19.1).
-const (
-	nsMUC      = "http://jabber.org/protocol/muc"
-	nsMUCOwner = "http://jabber.org/protocol/muc#owner"
-)
-
 // groupChat looks for a MUC service among the server's disco items
 // (XEP-0030 §4; identity conference/text, XEP-0045 §6.1) and, where there
 // is one, joins a fresh room as a, sends a groupchat message, leaves, and
@@ -288,7 +283,7 @@ func (e *Env) groupChat(ctx context.Context, a target.Account) (string, error) {
 	}
 	room := UniqueName("xmppcheck-room") + "@" + svc
 	occupant := room + "/" + UniqueName("nick")
-	if err := c.Send(ctx, "<presence to='"+xmppclient.Escape(occupant)+"'><x xmlns='"+nsMUC+"'/></presence>"); err != nil {
+	if err := c.Send(ctx, "<presence to='"+xmppclient.Escape(occupant)+"'><x xmlns='"+ns.MUC+"'/></presence>"); err != nil {
 		return "", err
 	}
 	self, err := c.RecvMatch(ctx, func(s xmppclient.Stanza) bool {
@@ -306,7 +301,7 @@ func (e *Env) groupChat(ctx context.Context, a target.Account) (string, error) {
 		// A new room is locked until configured: accept the defaults, as
 		// an ordinary client does (XEP-0045 §10.1.2, instant room) — the
 		// server's default is what is under test.
-		if _, err := c.IQ(ctx, "set", room, "<query xmlns='"+nsMUCOwner+"'><x xmlns='jabber:x:data' type='submit'/></query>"); err != nil {
+		if _, err := c.IQ(ctx, "set", room, "<query xmlns='"+ns.MUCOwner+"'><x xmlns='jabber:x:data' type='submit'/></query>"); err != nil {
 			e.Blind("group chat", "MUC service %s: the new room %s could not be unlocked with its defaults (%v)", svc, room, err)
 			return "", nil
 		}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/xmppcheck/xmppcheck/conformance/wire"
+	"github.com/xmppcheck/xmppcheck/internal/ns"
 	"github.com/xmppcheck/xmppcheck/spec"
 )
 
@@ -237,7 +238,7 @@ func checkTLSRequired(ctx context.Context, e *Env) error {
 	if err != nil {
 		return err
 	}
-	_, offered := c.Features.Child(wire.NSTLS, "starttls")
+	_, offered := c.Features.Child(ns.TLS, "starttls")
 	e.Observe("STARTTLS offered on the client port", offered, "%v", map[bool]string{true: "offered", false: "not offered"}[offered])
 	mechs := c.Mechanisms()
 	e.Observe("SASL mechanisms before TLS", len(mechs) == 0, "%s", orNone(mechs))

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/xmppcheck/xmppcheck/conformance/target"
+	"github.com/xmppcheck/xmppcheck/internal/ns"
 	"github.com/xmppcheck/xmppcheck/internal/xmppclient"
 	"github.com/xmppcheck/xmppcheck/spec"
 )
@@ -147,7 +148,7 @@ func (e *Env) HTTPClient() (*http.Client, error) {
 // the server, then their info).
 func uploadService(ctx context.Context, c *xmppclient.Client, domain string) (string, error) {
 	info, err := c.DiscoInfo(ctx, "", "")
-	if err == nil && info.HasFeature(xmppclient.NSUpload) {
+	if err == nil && info.HasFeature(ns.Upload) {
 		return domain, nil
 	}
 	items, err := c.DiscoItems(ctx, "", "")
@@ -156,11 +157,11 @@ func uploadService(ctx context.Context, c *xmppclient.Client, domain string) (st
 	}
 	for _, it := range items {
 		info, err := c.DiscoInfo(ctx, it.JID, "")
-		if err == nil && info.HasFeature(xmppclient.NSUpload) {
+		if err == nil && info.HasFeature(ns.Upload) {
 			return it.JID, nil
 		}
 	}
-	return "", notTestablef("the server offers no HTTP file upload service (XEP-0363 feature %s in disco)", xmppclient.NSUpload)
+	return "", notTestablef("the server offers no HTTP file upload service (XEP-0363 feature %s in disco)", ns.Upload)
 }
 
 // drain collects the stanzas c receives until a ping round trip completes:

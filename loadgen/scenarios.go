@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/xmppcheck/xmppcheck/internal/ns"
 	"github.com/xmppcheck/xmppcheck/loadgen/wire"
 )
 
@@ -234,7 +235,7 @@ func (r *runner) onElement(s *session, el []byte) {
 			// XEP-0199 pings and roster pushes (RFC 6121 §2.1.6) get a
 			// result, anything else service-unavailable (RFC 6120 §8.4).
 			reply := "<iq type='result' id='" + xmlAttr(id) + "'/>"
-			if !bytes.Contains(el, []byte("urn:xmpp:ping")) && !bytes.Contains(el, []byte("jabber:iq:roster")) {
+			if !bytes.Contains(el, []byte(ns.Ping)) && !bytes.Contains(el, []byte(ns.Roster)) {
 				reply = "<iq type='error' id='" + xmlAttr(id) + "'><error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"
 			}
 			if from := wire.Attr(el, "from"); len(from) > 0 {

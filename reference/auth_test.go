@@ -13,9 +13,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/xmppcheck/xmppcheck/internal/ns"
 	"github.com/xmppcheck/xmppcheck/reference/scramauth"
 	"github.com/xmppcheck/xmppcheck/reference/store"
-	"github.com/xmppcheck/xmppcheck/reference/wire"
 	"github.com/xmppcheck/xmppcheck/spec"
 )
 
@@ -25,27 +25,27 @@ func TestNoAuthWithoutTLS(t *testing.T) {
 	srv.user(t, "alice", "pa")
 	c := rawDial(t, srv.Addrs().C2S, "localhost")
 	f := c.open()
-	st := f.Child(wire.NSTLS, "starttls")
-	if st == nil || st.Child(wire.NSTLS, "required") == nil || f.Child(wire.NSSASL, "mechanisms") != nil {
+	st := f.Child(ns.TLS, "starttls")
+	if st == nil || st.Child(ns.TLS, "required") == nil || f.Child(ns.SASL, "mechanisms") != nil {
 		t.Fatalf("features before TLS: %s", f)
 	}
 	c.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>%s</auth>", base64.StdEncoding.EncodeToString([]byte("\x00alice\x00pa")))
-	if el := c.next(); el.Name.Local != "failure" || el.Child(wire.NSSASL, "encryption-required") == nil {
+	if el := c.next(); el.Name.Local != "failure" || el.Child(ns.SASL, "encryption-required") == nil {
 		t.Fatalf("auth before TLS: %s", el)
 	}
 	c.send("<iq type='get' id='1'><query xmlns='jabber:iq:register'/></iq>")
-	if el := c.next(); el.Name.Local != "error" || el.Child(wire.NSStreamErrors, "policy-violation") == nil {
+	if el := c.next(); el.Name.Local != "error" || el.Child(ns.StreamErrors, "policy-violation") == nil {
 		t.Fatalf("stanza before TLS: %s", el)
 	}
 	// No PLAIN after TLS either.
 	s := secure(t, srv.Server)
-	for _, m := range s.features.Child(wire.NSSASL, "mechanisms").Elements() {
+	for _, m := range s.features.Child(ns.SASL, "mechanisms").Elements() {
 		if !strings.HasPrefix(m.Text(), "SCRAM-") {
 			t.Fatalf("mechanism %s offered", m.Text())
 		}
 	}
 	s.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>%s</auth>", base64.StdEncoding.EncodeToString([]byte("\x00alice\x00pa")))
-	if el := s.next(); el.Child(wire.NSSASL, "invalid-mechanism") == nil {
+	if el := s.next(); el.Child(ns.SASL, "invalid-mechanism") == nil {
 		t.Fatalf("PLAIN: %s", el)
 	}
 }

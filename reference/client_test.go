@@ -12,6 +12,7 @@ import (
 
 	"github.com/xdg-go/scram"
 
+	"github.com/xmppcheck/xmppcheck/internal/ns"
 	"github.com/xmppcheck/xmppcheck/reference/wire"
 )
 
@@ -148,7 +149,7 @@ func (c *tclient) auth(mech, user, pass string) (cond, text string) {
 			return "", ""
 		case "failure":
 			e := el.FirstElement()
-			return e.Name.Local, el.ChildText(wire.NSSASL, "text")
+			return e.Name.Local, el.ChildText(ns.SASL, "text")
 		default:
 			c.t.Fatalf("unexpected %s during SASL", el)
 		}
@@ -163,7 +164,7 @@ func (c *tclient) bind(resource string) string {
 	}
 	c.send("<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>%s</bind></iq>", res)
 	el := c.next()
-	j := el.Child(wire.NSBind, "bind").ChildText(wire.NSBind, "jid")
+	j := el.Child(ns.Bind, "bind").ChildText(ns.Bind, "jid")
 	if el.Get("type") != "result" || j == "" {
 		c.t.Fatalf("bind failed: %s", el)
 	}
@@ -210,12 +211,12 @@ func (c *tclient) sync() {
 }
 
 func errorCondition(el *wire.Element) string {
-	e := el.Child(wire.NSClient, "error")
+	e := el.Child(ns.Client, "error")
 	if e == nil {
 		return ""
 	}
 	for _, c := range e.Elements() {
-		if c.Name.Space == wire.NSStanzaErrors && c.Name.Local != "text" {
+		if c.Name.Space == ns.StanzaErrors && c.Name.Local != "text" {
 			return c.Name.Local
 		}
 	}

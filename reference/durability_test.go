@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xmppcheck/xmppcheck/reference/wire"
+	"github.com/xmppcheck/xmppcheck/internal/ns"
 	"github.com/xmppcheck/xmppcheck/spec/policies"
 )
 
@@ -173,7 +173,7 @@ func TestKill9LosesNoAcceptedOfflineMessage(t *testing.T) {
 	got := map[string]bool{}
 	for len(got) < n {
 		m := bob.expect("offline message", isMessage)
-		got[m.ChildText(wire.NSClient, "body")] = true
+		got[m.ChildText(ns.Client, "body")] = true
 	}
 	for i := 0; i < n; i++ {
 		if !got[fmt.Sprintf("durable-%d", i)] {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/xmppcheck/xmppcheck/internal/ns"
 	"github.com/xmppcheck/xmppcheck/reference/control"
 	"github.com/xmppcheck/xmppcheck/reference/store"
 	"github.com/xmppcheck/xmppcheck/reference/wire"
@@ -29,12 +30,12 @@ func TestDiscoAdvertisesExactlyWhatIsImplemented(t *testing.T) {
 	alice := login(t, srv.Server, "alice", "pa", "a")
 	r := alice.iq("get", "localhost", "<query xmlns='http://jabber.org/protocol/disco#info'/>")
 	var features []string
-	for _, f := range r.Child(wire.NSDiscoInfo, "query").Elements() {
+	for _, f := range r.Child(ns.DiscoInfo, "query").Elements() {
 		if f.Name.Local == "feature" {
 			features = append(features, f.Get("var"))
 		}
 	}
-	want := []string{wire.NSDiscoInfo, wire.NSDiscoItems, wire.NSRegister, wire.NSPing, wire.NSVCard}
+	want := []string{ns.DiscoInfo, ns.DiscoItems, ns.Register, ns.Ping, ns.VCard}
 	slices.Sort(want)
 	if !slices.Equal(features, want) {
 		t.Fatalf("features %v, want %v", features, want)
@@ -65,14 +66,14 @@ func TestVCard(t *testing.T) {
 	srv.user(t, "bob", "pb")
 	alice := login(t, srv.Server, "alice", "pa", "a")
 	bob := login(t, srv.Server, "bob", "pb", "b")
-	if r := alice.iq("get", "", "<vCard xmlns='vcard-temp'/>"); r.Get("type") != "result" || r.Child(wire.NSVCard, "vCard") == nil {
+	if r := alice.iq("get", "", "<vCard xmlns='vcard-temp'/>"); r.Get("type") != "result" || r.Child(ns.VCard, "vCard") == nil {
 		t.Fatalf("empty vCard: %s", r)
 	}
 	if r := alice.iq("set", "", "<vCard xmlns='vcard-temp'><FN>Alice &amp; Co</FN><NICKNAME>al</NICKNAME></vCard>"); r.Get("type") != "result" {
 		t.Fatalf("set: %s", r)
 	}
 	r := bob.iq("get", "alice@localhost", "<vCard xmlns='vcard-temp'/>")
-	if v := r.Child(wire.NSVCard, "vCard"); v == nil || v.ChildText(wire.NSVCard, "FN") != "Alice & Co" {
+	if v := r.Child(ns.VCard, "vCard"); v == nil || v.ChildText(ns.VCard, "FN") != "Alice & Co" {
 		t.Fatalf("bob reads alice's vCard: %s", r)
 	}
 	if r := bob.iq("set", "alice@localhost", "<vCard xmlns='vcard-temp'><FN>pwned</FN></vCard>"); errorCondition(r) != "forbidden" {
@@ -105,12 +106,12 @@ func TestMessageDeliveryRules(t *testing.T) {
 	}
 	// Bare JID: the highest priority resource only.
 	alice.send("<message to='bob@localhost' type='chat'><body>to-bare</body></message>")
-	if m := bob.expect("message", isMessage); m.ChildText(wire.NSClient, "body") != "to-bare" {
+	if m := bob.expect("message", isMessage); m.ChildText(ns.Client, "body") != "to-bare" {
 		t.Fatalf("bob/b got %s", m)
 	}
 	// Full JID of a missing resource: falls back to the bare JID for chat.
 	alice.send("<message to='bob@localhost/gone' type='chat'><body>to-gone</body></message>")
-	if m := bob.expect("message", isMessage); m.ChildText(wire.NSClient, "body") != "to-gone" {
+	if m := bob.expect("message", isMessage); m.ChildText(ns.Client, "body") != "to-gone" {
 		t.Fatalf("bob/b got %s", m)
 	}
 	// Headline to the bare JID: every non-negative resource.
@@ -131,7 +132,7 @@ func TestMessageDeliveryRules(t *testing.T) {
 	bob2.send("<message to='bob@localhost/b2'><body>fence</body></message>")
 	for {
 		m := bob2.expect("message", isMessage)
-		if b := m.ChildText(wire.NSClient, "body"); b == "fence" {
+		if b := m.ChildText(ns.Client, "body"); b == "fence" {
 			break
 		} else if b != "news" {
 			t.Fatalf("lower-priority resource got %q", b)
@@ -164,7 +165,7 @@ func TestResourceConflictAndDirectTLS(t *testing.T) {
 	c := &tclient{t: t, conn: conn, domain: "localhost"}
 	c.r = wire.NewReader(deadlined{c})
 	t.Cleanup(func() { conn.Close() })
-	if f := c.open(); f.Child(wire.NSTLS, "starttls") != nil {
+	if f := c.open(); f.Child(ns.TLS, "starttls") != nil {
 		t.Fatalf("STARTTLS offered on direct TLS: %s", f)
 	}
 	if cond, _ := c.auth("SCRAM-SHA-256", "alice", "pa"); cond != "" {
@@ -172,7 +173,7 @@ func TestResourceConflictAndDirectTLS(t *testing.T) {
 	}
 	c.bind("same")
 	el, err := first.nextErr()
-	if err != nil || el.Child(wire.NSStreamErrors, "conflict") == nil {
+	if err != nil || el.Child(ns.StreamErrors, "conflict") == nil {
 		t.Fatalf("older session: %v %v", el, err)
 	}
 	c.sync()
@@ -196,7 +197,7 @@ func TestLimits(t *testing.T) {
 			if err != nil {
 				return "read error: " + err.Error()
 			}
-			if el.Name.Local == "error" && el.Name.Space == wire.NSStream {
+			if el.Name.Local == "error" && el.Name.Space == ns.Stream {
 				return el.FirstElement().Name.Local
 			}
 		}

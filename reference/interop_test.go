@@ -14,6 +14,7 @@ import (
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 
+	"github.com/xmppcheck/xmppcheck/internal/ns"
 	"github.com/xmppcheck/xmppcheck/reference/wire"
 )
 
@@ -86,7 +87,7 @@ func TestMelliumClientInterop(t *testing.T) {
 				t.Fatal(err)
 			}
 			m := peer.expect("message from mellium", isMessage)
-			if m.ChildText(wire.NSClient, "body") != "from-mellium" || m.Get("from") != me.String() {
+			if m.ChildText(ns.Client, "body") != "from-mellium" || m.Get("from") != me.String() {
 				t.Fatalf("peer got %s", m)
 			}
 			// peer → mellium (full JID)

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xmppcheck/xmppcheck/internal/ns"
 	"github.com/xmppcheck/xmppcheck/reference/store"
-	"github.com/xmppcheck/xmppcheck/reference/wire"
 )
 
 // TestOfflineDeliveredOnceThenGone covers XEP-0160 storage, delivery at the
@@ -32,10 +32,10 @@ func TestOfflineDeliveredOnceThenGone(t *testing.T) {
 	bob := login(t, srv.Server, "bob", "pb", "b")
 	bob.send("<presence/>")
 	m := bob.expect("offline message", isMessage)
-	if m.ChildText(wire.NSClient, "body") != "offline-body-marker" || m.Get("from") != "alice@localhost/a" {
+	if m.ChildText(ns.Client, "body") != "offline-body-marker" || m.Get("from") != "alice@localhost/a" {
 		t.Fatalf("got %s", m)
 	}
-	if d := m.Child(wire.NSDelay, "delay"); d == nil || d.Get("from") != "localhost" || d.Get("stamp") == "" {
+	if d := m.Child(ns.Delay, "delay"); d == nil || d.Get("from") != "localhost" || d.Get("stamp") == "" {
 		t.Fatalf("no XEP-0203 delay: %s", m)
 	}
 	bob.sync()
@@ -68,7 +68,7 @@ func TestOfflineRetention(t *testing.T) {
 	bob.send("<presence/>")
 	bob.sync()
 	bob.send("<message to='bob@localhost/b'><body>self</body></message>")
-	if m := bob.expect("message", isMessage); m.ChildText(wire.NSClient, "body") != "self" {
+	if m := bob.expect("message", isMessage); m.ChildText(ns.Client, "body") != "self" {
 		t.Fatalf("a purged message was delivered: %s", m)
 	}
 }

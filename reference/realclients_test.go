@@ -15,25 +15,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/xmppcheck/xmppcheck/internal/dockerenv"
 	"github.com/xmppcheck/xmppcheck/internal/syncbuf"
+	"github.com/xmppcheck/xmppcheck/internal/testenv"
 	"github.com/xmppcheck/xmppcheck/spec"
 	"github.com/xmppcheck/xmppcheck/spec/policies"
 )
-
-// requireTool skips (loudly) when a host tool is missing, and fails instead
-// when CI is set: .ci/run installs it from ci/host-packages.txt.
-func requireTool(t *testing.T, tool, pkg string) string {
-	t.Helper()
-	p, err := exec.LookPath(tool)
-	if err != nil {
-		if dockerenv.InCI() {
-			t.Fatalf("CI is set but %s is missing: install the Debian package %s (ci/host-packages.txt)", tool, pkg)
-		}
-		t.Skipf("SKIPPED: %s is not installed (Debian package %s); set CI=true to make this a failure", tool, pkg)
-	}
-	return p
-}
 
 // permissivePolicy is the default policy with the c2s TLS floor lowered to
 // 1.0: the positive control showing a client CAN negotiate old versions,
@@ -75,7 +61,7 @@ func startWithPolicy(t *testing.T, pol *spec.Policy) *Server {
 // TestGoSendxmpp: go-sendxmpp (Debian) logs in with SCRAM-SHA-1 over
 // STARTTLS and sends a message that a second go-sendxmpp --listen receives.
 func TestGoSendxmpp(t *testing.T) {
-	bin := requireTool(t, "go-sendxmpp", "go-sendxmpp (bookworm-backports, ≥ 0.14: SCRAM)")
+	bin := testenv.RequireTool(t, "Debian package go-sendxmpp (bookworm-backports, ≥ 0.14: SCRAM), "+testenv.HostPackages, "go-sendxmpp")
 	out, _ := exec.Command(bin, "--version").CombinedOutput()
 	m := regexp.MustCompile(`(?i)go-sendxmpp (\d+)\.(\d+)`).FindSubmatch(out)
 	if m == nil {
@@ -83,10 +69,7 @@ func TestGoSendxmpp(t *testing.T) {
 	}
 	if minor, _ := strconv.Atoi(string(m[2])); string(m[1]) == "0" && minor < 14 {
 		msg := "go-sendxmpp " + string(m[0]) + " has no SCRAM (bookworm ships 0.5.6, PLAIN only); install 0.14 from bookworm-backports"
-		if dockerenv.InCI() {
-			t.Fatal(msg)
-		}
-		t.Skip("SKIPPED: " + msg)
+		testenv.Missing(t, msg)
 	}
 	srv := startServer(t)
 	srv.user(t, "alice", "alice-pw")
@@ -155,7 +138,7 @@ func sClient(t *testing.T, bin, addr, version string) (string, string) {
 // refused and with TLS 1.2 succeeds (tls.c2s-min-version); the same client
 // negotiates TLS 1.1 with a server whose floor is 1.0 (positive control).
 func TestOpenSSLStartTLSFloor(t *testing.T) {
-	bin := requireTool(t, "openssl", "openssl")
+	bin := testenv.RequireTool(t, "Debian package openssl, "+testenv.HostPackages, "openssl")
 	srv := startServer(t)
 	if got, out := sClient(t, bin, srv.Addrs().C2S, "tls1_2"); got != "TLSv1.2" {
 		t.Fatalf("TLS 1.2 refused:\n%s", out)
@@ -199,7 +182,7 @@ func testssl(t *testing.T, bin, addr string) map[string]string {
 // not offered and 1.2 offered; against a server whose floor is 1.0 it does
 // report them offered (positive control).
 func TestTestsslNoOldTLS(t *testing.T) {
-	bin := requireTool(t, "testssl", "testssl.sh")
+	bin := testenv.RequireTool(t, "Debian package testssl.sh, "+testenv.HostPackages, "testssl")
 	srv := startServer(t)
 	got := testssl(t, bin, srv.Addrs().C2S)
 	for _, id := range []string{"TLS1", "TLS1_1"} {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/xmppcheck/xmppcheck/internal/ns"
 	"github.com/xmppcheck/xmppcheck/reference/wire"
 	"github.com/xmppcheck/xmppcheck/spec"
 )
@@ -31,15 +32,15 @@ func register(c *tclient, user, pass string) *wire.Element {
 func TestRegistrationForm(t *testing.T) {
 	srv := startServer(t)
 	plain := rawDial(t, srv.Addrs().C2S, "localhost")
-	if f := plain.open(); f.Child(wire.NSRegisterFeat, "register") != nil || f.Child(wire.NSSASL, "mechanisms") != nil {
+	if f := plain.open(); f.Child(ns.RegisterFeature, "register") != nil || f.Child(ns.SASL, "mechanisms") != nil {
 		t.Fatalf("registration or SASL offered before TLS: %s", f)
 	}
 	c := secure(t, srv.Server)
-	if c.features.Child(wire.NSRegisterFeat, "register") == nil {
+	if c.features.Child(ns.RegisterFeature, "register") == nil {
 		t.Fatalf("no register feature: %s", c.features)
 	}
 	r := c.iq("get", "", "<query xmlns='jabber:iq:register'/>")
-	q := r.Child(wire.NSRegister, "query")
+	q := r.Child(ns.Register, "query")
 	if r.Get("type") != "result" || q == nil {
 		t.Fatalf("form: %s", r)
 	}
@@ -48,7 +49,7 @@ func TestRegistrationForm(t *testing.T) {
 	allowed := append(slices.Clone(req), opt...)
 	var legacy []string
 	for _, el := range q.Elements() {
-		if el.Name.Space == wire.NSRegister && el.Name.Local != "instructions" {
+		if el.Name.Space == ns.Register && el.Name.Local != "instructions" {
 			legacy = append(legacy, el.Name.Local)
 		}
 	}
@@ -57,14 +58,14 @@ func TestRegistrationForm(t *testing.T) {
 	if !slices.Equal(legacy, want) {
 		t.Fatalf("legacy fields %v, want %v", legacy, want)
 	}
-	x := q.Child(wire.NSDataForms, "x")
+	x := q.Child(ns.DataForms, "x")
 	var fields []string
 	for _, f := range x.Elements() {
 		if f.Name.Local != "field" || f.Get("type") == "hidden" {
 			continue
 		}
 		fields = append(fields, f.Get("var"))
-		required := f.Child(wire.NSDataForms, "required") != nil
+		required := f.Child(ns.DataForms, "required") != nil
 		if required != slices.Contains(req, f.Get("var")) {
 			t.Errorf("field %s required=%v", f.Get("var"), required)
 		}
@@ -161,7 +162,7 @@ func TestAccountRemoval(t *testing.T) {
 		for err == nil && el.Name.Local != "error" {
 			el, err = c.nextErr()
 		}
-		if err == nil && el.Child(wire.NSStreamErrors, "not-authorized") == nil {
+		if err == nil && el.Child(ns.StreamErrors, "not-authorized") == nil {
 			t.Fatalf("session not closed with not-authorized: %s", el)
 		}
 	}
@@ -195,15 +196,15 @@ func TestAccountRemoval(t *testing.T) {
 	}
 	next := login(t, srv.Server, "alice", "new-owner", "n")
 	r = next.iq("get", "", "<query xmlns='jabber:iq:roster'/>")
-	if len(r.Child(wire.NSRoster, "query").Elements()) != 0 {
+	if len(r.Child(ns.Roster, "query").Elements()) != 0 {
 		t.Fatalf("new owner inherits a roster: %s", r)
 	}
-	if v := next.iq("get", "", "<vCard xmlns='vcard-temp'/>"); len(v.Child(wire.NSVCard, "vCard").Elements()) != 0 {
+	if v := next.iq("get", "", "<vCard xmlns='vcard-temp'/>"); len(v.Child(ns.VCard, "vCard").Elements()) != 0 {
 		t.Fatalf("new owner inherits a vCard: %s", v)
 	}
 	next.send("<presence/>")
 	next.send("<message to='alice@localhost/n'><body>fence</body></message>")
-	if m := next.expect("message", isMessage); m.ChildText(wire.NSClient, "body") != "fence" {
+	if m := next.expect("message", isMessage); m.ChildText(ns.Client, "body") != "fence" {
 		t.Fatalf("new owner inherits offline messages: %s", m)
 	}
 }
@@ -212,7 +213,7 @@ func TestPasswordChange(t *testing.T) {
 	srv := startServer(t)
 	srv.user(t, "alice", "old")
 	alice := login(t, srv.Server, "alice", "old", "a")
-	if r := alice.iq("get", "", "<query xmlns='jabber:iq:register'/>"); r.Child(wire.NSRegister, "query").Child(wire.NSRegister, "registered") == nil {
+	if r := alice.iq("get", "", "<query xmlns='jabber:iq:register'/>"); r.Child(ns.Register, "query").Child(ns.Register, "registered") == nil {
 		t.Fatalf("registered state: %s", r)
 	}
 	if r := alice.iq("set", "localhost", "<query xmlns='jabber:iq:register'><username>alice</username><password>new</password></query>"); r.Get("type") != "result" {

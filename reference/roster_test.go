@@ -4,11 +4,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/xmppcheck/xmppcheck/internal/ns"
 	"github.com/xmppcheck/xmppcheck/reference/wire"
 )
 
 func rosterItem(el *wire.Element, j string) *wire.Element {
-	q := el.Child(wire.NSRoster, "query")
+	q := el.Child(ns.Roster, "query")
 	if q == nil {
 		return nil
 	}
@@ -34,7 +35,7 @@ func TestSubscriptionHandshake(t *testing.T) {
 	srv.user(t, "alice", "pa")
 	srv.user(t, "bob", "pb")
 	alice := login(t, srv.Server, "alice", "pa", "a")
-	if r := alice.iq("get", "", "<query xmlns='jabber:iq:roster'/>"); r.Get("type") != "result" || len(r.Child(wire.NSRoster, "query").Elements()) != 0 {
+	if r := alice.iq("get", "", "<query xmlns='jabber:iq:roster'/>"); r.Get("type") != "result" || len(r.Child(ns.Roster, "query").Elements()) != 0 {
 		t.Fatalf("empty roster: %s", r)
 	}
 	alice.send("<presence/>")
@@ -88,7 +89,7 @@ func TestSubscriptionHandshake(t *testing.T) {
 	}
 	// Presence updates flow to subscribers only: bob → alice, not alice → bob.
 	bob.send("<presence><show>away</show></presence>")
-	if p := alice.expect("bob away", isPresence); p.ChildText(wire.NSClient, "show") != "away" {
+	if p := alice.expect("bob away", isPresence); p.ChildText(ns.Client, "show") != "away" {
 		t.Fatalf("got %s", p)
 	}
 	alice.send("<presence><show>dnd</show></presence>")

@@ -6,6 +6,7 @@ import (
 
 	"github.com/xdg-go/scram"
 
+	"github.com/xmppcheck/xmppcheck/internal/ns"
 	"github.com/xmppcheck/xmppcheck/reference/wire"
 )
 
@@ -19,10 +20,10 @@ func TestSASLExchangePaths(t *testing.T) {
 	const mech = "SCRAM-SHA-1"
 	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 	sasl := func(name, text string) string {
-		return "<" + name + " xmlns='" + wire.NSSASL + "'>" + text + "</" + name + ">"
+		return "<" + name + " xmlns='" + ns.SASL + "'>" + text + "</" + name + ">"
 	}
 	auth := func(text string) string {
-		return "<auth xmlns='" + wire.NSSASL + "' mechanism='" + mech + "'>" + text + "</auth>"
+		return "<auth xmlns='" + ns.SASL + "' mechanism='" + mech + "'>" + text + "</auth>"
 	}
 	conversation := func(t *testing.T, authz string) *scram.ClientConversation {
 		cl, err := scram.SHA1.NewClient("alice", "alice-pw", authz)
@@ -49,7 +50,7 @@ func TestSASLExchangePaths(t *testing.T) {
 	}
 	failure := func(t *testing.T, el *wire.Element, cond string) {
 		t.Helper()
-		if el.Name.Local != "failure" || el.Child(wire.NSSASL, cond) == nil {
+		if el.Name.Local != "failure" || el.Child(ns.SASL, cond) == nil {
 			t.Fatalf("expected failure %s, got %s", cond, el)
 		}
 	}
@@ -76,7 +77,7 @@ func TestSASLExchangePaths(t *testing.T) {
 			if el := c.next(); el.Name.Local != "challenge" {
 				t.Fatalf("expected a challenge, got %s", el)
 			}
-			c.send("<abort xmlns='%s'/>", wire.NSSASL)
+			c.send("<abort xmlns='%s'/>", ns.SASL)
 			failure(t, c.next(), "aborted")
 		}},
 		{"bad base64 in auth", func(t *testing.T, c *tclient) {
@@ -95,7 +96,7 @@ func TestSASLExchangePaths(t *testing.T) {
 			c.send("%s", auth(b64(first)))
 			c.next()
 			c.send("<iq type='get' id='x'><ping xmlns='urn:xmpp:ping'/></iq>")
-			if el := c.next(); el.Name.Local != "error" || el.Child(wire.NSStreamErrors, "not-authorized") == nil {
+			if el := c.next(); el.Name.Local != "error" || el.Child(ns.StreamErrors, "not-authorized") == nil {
 				t.Fatalf("expected stream error not-authorized, got %s", el)
 			}
 		}},

@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/xmppcheck/xmppcheck/internal/ns"
 	"github.com/xmppcheck/xmppcheck/internal/syncbuf"
 
-	"github.com/xmppcheck/xmppcheck/reference/wire"
 	"github.com/xmppcheck/xmppcheck/spec/policies"
 )
 
@@ -71,7 +71,7 @@ func TestLoginAndMessageOnline(t *testing.T) {
 	bob.sync()
 	alice.send("<message to='bob@localhost' type='chat' id='m1' from='mallory@evil'><body>online-body-marker</body></message>")
 	m := bob.expect("message", isMessage)
-	if m.Get("from") != "alice@localhost/phone" || m.ChildText(wire.NSClient, "body") != "online-body-marker" {
+	if m.Get("from") != "alice@localhost/phone" || m.ChildText(ns.Client, "body") != "online-body-marker" {
 		t.Fatalf("got %s", m)
 	}
 	// privacy.no-message-history: nothing of it at rest.

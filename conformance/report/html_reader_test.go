@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/xmppcheck/xmppcheck/internal/testenv"
 )
 
 // readerSample is a run with the verdicts in catalogue order pass, pass,
@@ -65,19 +67,7 @@ func TestHTMLForAReader(t *testing.T) {
 // and checks the visible order; XMPPCHECK_SCREENSHOT=FILE keeps the
 // screenshot for a person to look at.
 func TestHTMLForAReaderInChromium(t *testing.T) {
-	bin := ""
-	for _, b := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(b); err == nil {
-			bin = p
-			break
-		}
-	}
-	if bin == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("CI is set but no Chromium is installed")
-		}
-		t.Skip("SKIPPED: no Chromium; apt-get install chromium to run this test")
-	}
+	bin := testenv.RequireTool(t, "apt-get install chromium; "+testenv.HostPackages+" lists it", "chromium", "chromium-browser", "google-chrome")
 	dir := t.TempDir()
 	page := filepath.Join(dir, "report.html")
 	var buf bytes.Buffer

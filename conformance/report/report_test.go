@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/xmppcheck/xmppcheck/internal/testenv"
 )
 
 func sample(verdicts ...Verdict) *Report {
@@ -155,19 +157,7 @@ func TestConsoleAndMarkdown(t *testing.T) {
 // Debian's packages), offline, and checks the rendered DOM and that a
 // screenshot has content. It skips without Chromium unless CI is set.
 func TestHTMLRendersInChromium(t *testing.T) {
-	bin := ""
-	for _, b := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(b); err == nil {
-			bin = p
-			break
-		}
-	}
-	if bin == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("CI is set but no Chromium is installed (ci/host-packages.txt lists it)")
-		}
-		t.Skip("SKIPPED: no Chromium; apt-get install chromium to run this test")
-	}
+	bin := testenv.RequireTool(t, "apt-get install chromium; "+testenv.HostPackages+" lists it", "chromium", "chromium-browser", "google-chrome")
 	dir := t.TempDir()
 	page := filepath.Join(dir, "report.html")
 	var buf bytes.Buffer

@@ -18,18 +18,8 @@ import (
 
 	"github.com/xdg-go/scram"
 
+	"github.com/xmppcheck/xmppcheck/internal/ns"
 	"github.com/xmppcheck/xmppcheck/internal/xmppclient"
-)
-
-// Namespaces (RFC 6120 §4.8, §5.4, §6.4, §7.4).
-const (
-	NSClient   = "jabber:client"
-	NSServer   = "jabber:server"
-	NSStream   = "http://etherx.jabber.org/streams"
-	NSTLS      = "urn:ietf:params:xml:ns:xmpp-tls"
-	NSSASL     = "urn:ietf:params:xml:ns:xmpp-sasl"
-	NSBind     = "urn:ietf:params:xml:ns:xmpp-bind"
-	NSDialback = "jabber:server:dialback"
 )
 
 // Errors a probe reports. They are wrapped with what was being done.
@@ -82,7 +72,7 @@ type config struct {
 // WithServerStream opens a server-to-server stream (jabber:server) with the
 // given sending domain.
 func WithServerStream(from string) Option {
-	return func(c *config) { c.ns, c.from = NSServer, from }
+	return func(c *config) { c.ns, c.from = ns.Server, from }
 }
 
 // WithLocalAddr binds the client side to a local address (a 127.x.y.z on
@@ -145,7 +135,7 @@ type Conn struct {
 // Dial connects to addr and opens a stream to domain, reading the
 // server's stream header and features.
 func Dial(ctx context.Context, addr, domain string, opts ...Option) (*Conn, error) {
-	cfg := config{ns: NSClient, timeout: 10 * time.Second, maxRead: DefaultMaxElementSize}
+	cfg := config{ns: ns.Client, timeout: 10 * time.Second, maxRead: DefaultMaxElementSize}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -281,11 +271,11 @@ func (c *Conn) open(ctx context.Context) error {
 		from = fmt.Sprintf(" from='%s'", c.cfg.from)
 	}
 	extra := ""
-	if c.cfg.ns == NSServer {
-		extra = " xmlns:db='" + NSDialback + "'"
+	if c.cfg.ns == ns.Server {
+		extra = " xmlns:db='" + ns.Dialback + "'"
 	}
 	hdr := fmt.Sprintf("<?xml version='1.0'?><stream:stream to='%s'%s version='1.0' xml:lang='en' xmlns='%s' xmlns:stream='%s'%s>",
-		c.domain, from, c.cfg.ns, NSStream, extra)
+		c.domain, from, c.cfg.ns, ns.Stream, extra)
 	if err := c.Send(ctx, hdr); err != nil {
 		return err
 	}
@@ -302,7 +292,7 @@ func (c *Conn) open(ctx context.Context) error {
 			}
 			continue
 		case xml.StartElement:
-			if t.Name.Space != NSStream || t.Name.Local != "stream" {
+			if t.Name.Space != ns.Stream || t.Name.Local != "stream" {
 				return fmt.Errorf("wire: stream header: %w: got <%s xmlns='%s'>, want <stream:stream>", ErrProtocol, t.Name.Local, t.Name.Space)
 			}
 			for _, a := range t.Attr {
@@ -319,7 +309,7 @@ func (c *Conn) open(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("wire: features: %w", err)
 	}
-	if el.XMLName.Space != NSStream || el.XMLName.Local != "features" {
+	if el.XMLName.Space != ns.Stream || el.XMLName.Local != "features" {
 		return fmt.Errorf("wire: features: %w: got <%s>", ErrProtocol, el.XMLName.Local)
 	}
 	c.Features = el
@@ -373,7 +363,7 @@ func (c *Conn) Next(ctx context.Context) (Element, error) {
 				}
 				return Element{}, fmt.Errorf("%w: %v", ErrProtocol, c.classify(ctx, err))
 			}
-			if el.XMLName.Space == NSStream && el.XMLName.Local == "error" {
+			if el.XMLName.Space == ns.Stream && el.XMLName.Local == "error" {
 				return el, fmt.Errorf("%w: %s", ErrStreamError, el.Condition())
 			}
 			return el, nil
@@ -385,10 +375,10 @@ func (c *Conn) Next(ctx context.Context) (Element, error) {
 
 // StartTLS negotiates STARTTLS (RFC 6120 §5.4) and restarts the stream.
 func (c *Conn) StartTLS(ctx context.Context, cfg *tls.Config) error {
-	if _, ok := c.Features.Child(NSTLS, "starttls"); !ok {
+	if _, ok := c.Features.Child(ns.TLS, "starttls"); !ok {
 		return ErrNoStartTLS
 	}
-	if err := c.Send(ctx, "<starttls xmlns='"+NSTLS+"'/>"); err != nil {
+	if err := c.Send(ctx, "<starttls xmlns='"+ns.TLS+"'/>"); err != nil {
 		return err
 	}
 	el, err := c.Next(ctx)
@@ -472,7 +462,7 @@ func versionRange(cfg *tls.Config) string {
 
 // Mechanisms lists the SASL mechanisms offered in the current features.
 func (c *Conn) Mechanisms() []string {
-	m, ok := c.Features.Child(NSSASL, "mechanisms")
+	m, ok := c.Features.Child(ns.SASL, "mechanisms")
 	if !ok {
 		return nil
 	}
@@ -495,8 +485,8 @@ func (e *SASLFailure) Unwrap() error { return ErrAuthFailed }
 func (c *Conn) AuthPlain(ctx context.Context, user, password string) error {
 	c.cfg.transcript.AddSecret(password)
 	payload := base64.StdEncoding.EncodeToString([]byte("\x00" + user + "\x00" + password))
-	if err := c.send(ctx, "<auth xmlns='"+NSSASL+"' mechanism='PLAIN'>"+payload+"</auth>",
-		"<auth xmlns='"+NSSASL+"' mechanism='PLAIN'>[redacted]</auth>"); err != nil {
+	if err := c.send(ctx, "<auth xmlns='"+ns.SASL+"' mechanism='PLAIN'>"+payload+"</auth>",
+		"<auth xmlns='"+ns.SASL+"' mechanism='PLAIN'>[redacted]</auth>"); err != nil {
 		return err
 	}
 	return c.saslResult(ctx, nil)
@@ -526,8 +516,8 @@ func (c *Conn) AuthSCRAM(ctx context.Context, mech, user, password string) error
 	if err != nil {
 		return fmt.Errorf("wire: scram: %w", err)
 	}
-	if err := c.send(ctx, "<auth xmlns='"+NSSASL+"' mechanism='"+mech+"'>"+base64.StdEncoding.EncodeToString([]byte(first))+"</auth>",
-		"<auth xmlns='"+NSSASL+"' mechanism='"+mech+"'>[redacted]</auth>"); err != nil {
+	if err := c.send(ctx, "<auth xmlns='"+ns.SASL+"' mechanism='"+mech+"'>"+base64.StdEncoding.EncodeToString([]byte(first))+"</auth>",
+		"<auth xmlns='"+ns.SASL+"' mechanism='"+mech+"'>[redacted]</auth>"); err != nil {
 		return err
 	}
 	return c.saslResult(ctx, conv)
@@ -552,8 +542,8 @@ func (c *Conn) saslResult(ctx context.Context, conv *scram.ClientConversation) e
 			if err != nil {
 				return fmt.Errorf("wire: sasl: scram: %w", err)
 			}
-			if err := c.send(ctx, "<response xmlns='"+NSSASL+"'>"+base64.StdEncoding.EncodeToString([]byte(resp))+"</response>",
-				"<response xmlns='"+NSSASL+"'>[redacted]</response>"); err != nil {
+			if err := c.send(ctx, "<response xmlns='"+ns.SASL+"'>"+base64.StdEncoding.EncodeToString([]byte(resp))+"</response>",
+				"<response xmlns='"+ns.SASL+"'>[redacted]</response>"); err != nil {
 				return err
 			}
 		case "success":
@@ -582,12 +572,12 @@ func (c *Conn) saslResult(ctx context.Context, conv *scram.ClientConversation) e
 
 // Bind binds a resource (RFC 6120 §7) and returns the full JID.
 func (c *Conn) Bind(ctx context.Context, resource string) (string, error) {
-	res, err := c.IQ(ctx, "set", "", "<bind xmlns='"+NSBind+"'><resource>"+resource+"</resource></bind>")
+	res, err := c.IQ(ctx, "set", "", "<bind xmlns='"+ns.Bind+"'><resource>"+resource+"</resource></bind>")
 	if err != nil {
 		return "", fmt.Errorf("wire: bind: %w", err)
 	}
-	b, _ := res.Child(NSBind, "bind")
-	j, _ := b.Child(NSBind, "jid")
+	b, _ := res.Child(ns.Bind, "bind")
+	j, _ := b.Child(ns.Bind, "jid")
 	c.jid = strings.TrimSpace(j.Text)
 	return c.jid, nil
 }

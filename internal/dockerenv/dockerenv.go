@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/xmppcheck/xmppcheck/internal/testenv"
 )
 
 // Setup sets the environment testcontainers-go needs here: no Ryuk reaper
@@ -25,15 +27,6 @@ func setDefault(k, v string) {
 	if _, ok := os.LookupEnv(k); !ok {
 		os.Setenv(k, v)
 	}
-}
-
-// InCI reports whether the CI environment variable is set to a true value.
-func InCI() bool {
-	switch os.Getenv("CI") {
-	case "", "0", "false", "no":
-		return false
-	}
-	return true
 }
 
 var (
@@ -65,9 +58,6 @@ func Require(t testing.TB) {
 	t.Helper()
 	Setup()
 	if ok, why := Available(); !ok {
-		if InCI() {
-			t.Fatalf("CI is set but no Docker engine answers: %s", why)
-		}
-		t.Skipf("SKIPPED: no Docker engine answers (%s); set CI=true to make this a failure", why)
+		testenv.Missing(t, "no Docker engine answers ("+why+")")
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"net"
 	"strings"
 	"time"
+
+	"github.com/xmppcheck/xmppcheck/internal/ns"
 )
 
 // LockoutMode is how a server refuses an address after too many failed
@@ -182,6 +184,6 @@ func (ss *session) openStreamHeaderOnly() error {
 		return err
 	}
 	var b strings.Builder
-	b.WriteString("<?xml version='1.0'?><stream:stream from='" + ss.srv.domain + "' id='locked' version='1.0' xml:lang='en' xmlns='" + nsClient + "' xmlns:stream='" + nsStream + "'>")
+	b.WriteString("<?xml version='1.0'?><stream:stream from='" + ss.srv.domain + "' id='locked' version='1.0' xml:lang='en' xmlns='" + ns.Client + "' xmlns:stream='" + ns.Stream + "'>")
 	return ss.write(b.String())
 }

@@ -2,18 +2,14 @@ package fakexmpp
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"strconv"
 	"strings"
@@ -23,18 +19,9 @@ import (
 	"time"
 
 	"github.com/xdg-go/scram"
-)
 
-const (
-	nsClient   = "jabber:client"
-	nsStream   = "http://etherx.jabber.org/streams"
-	nsTLS      = "urn:ietf:params:xml:ns:xmpp-tls"
-	nsSASL     = "urn:ietf:params:xml:ns:xmpp-sasl"
-	nsBind     = "urn:ietf:params:xml:ns:xmpp-bind"
-	nsSession  = "urn:ietf:params:xml:ns:xmpp-session"
-	nsStanzas  = "urn:ietf:params:xml:ns:xmpp-stanzas"
-	nsRegister = "jabber:iq:register"
-	nsRoster   = "jabber:iq:roster"
+	"github.com/xmppcheck/xmppcheck/internal/ns"
+	"github.com/xmppcheck/xmppcheck/internal/testcert"
 )
 
 // Server is the fake server.
@@ -129,34 +116,14 @@ func New(opts ...Option) (*Server, error) {
 	return s, nil
 }
 
+// makeCert makes the server's certificate: a self-signed CA naming the
+// domain, its upload service and 127.0.0.1, which CertPool hands clients.
 func (s *Server) makeCert() error {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := testcert.NewCA(s.domain, s.domain, "upload."+s.domain, "127.0.0.1")
 	if err != nil {
-		return err
+		return fmt.Errorf("fakexmpp: %w", err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: s.domain},
-		DNSNames:              []string{s.domain, "upload." + s.domain},
-		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return err
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return err
-	}
-	s.cert = tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}
-	s.pool = x509.NewCertPool()
-	s.pool.AddCert(cert)
+	s.cert, s.pool = ca.Cert, ca.Pool
 	return nil
 }
 
@@ -423,7 +390,7 @@ func (ss *session) readStreamHeader() error {
 			return err
 		}
 		if st, ok := tok.(xml.StartElement); ok {
-			if st.Name.Local != "stream" || st.Name.Space != nsStream {
+			if st.Name.Local != "stream" || st.Name.Space != ns.Stream {
 				return errors.New("no stream header")
 			}
 			return nil
@@ -437,19 +404,19 @@ func (ss *session) openStream() error {
 		return err
 	}
 	id := strconv.FormatUint(ss.id, 10) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	hdr := "<?xml version='1.0'?><stream:stream from='" + ss.srv.domain + "' id='" + id + "' version='1.0' xml:lang='en' xmlns='" + nsClient + "' xmlns:stream='" + nsStream + "'>"
+	hdr := "<?xml version='1.0'?><stream:stream from='" + ss.srv.domain + "' id='" + id + "' version='1.0' xml:lang='en' xmlns='" + ns.Client + "' xmlns:stream='" + ns.Stream + "'>"
 	var f strings.Builder
 	f.WriteString("<stream:features>")
 	switch {
 	case ss.user != "":
-		f.WriteString("<bind xmlns='" + nsBind + "'/><session xmlns='" + nsSession + "'><optional/></session>")
+		f.WriteString("<bind xmlns='" + ns.Bind + "'/><session xmlns='" + ns.Session + "'><optional/></session>")
 	case !ss.secure && ss.srv.requireTLS:
-		f.WriteString("<starttls xmlns='" + nsTLS + "'><required/></starttls>")
+		f.WriteString("<starttls xmlns='" + ns.TLS + "'><required/></starttls>")
 	default:
 		if !ss.secure {
-			f.WriteString("<starttls xmlns='" + nsTLS + "'/>")
+			f.WriteString("<starttls xmlns='" + ns.TLS + "'/>")
 		}
-		f.WriteString("<mechanisms xmlns='" + nsSASL + "'>")
+		f.WriteString("<mechanisms xmlns='" + ns.SASL + "'>")
 		for _, m := range ss.srv.mechs {
 			f.WriteString("<mechanism>" + m + "</mechanism>")
 		}
@@ -495,11 +462,11 @@ func (ss *session) serve() {
 			return
 		}
 		switch {
-		case e.XMLName.Space == nsTLS && e.XMLName.Local == "starttls":
+		case e.XMLName.Space == ns.TLS && e.XMLName.Local == "starttls":
 			if ss.secure {
 				return
 			}
-			ss.write("<proceed xmlns='" + nsTLS + "'/>")
+			ss.write("<proceed xmlns='" + ns.TLS + "'/>")
 			tc := tls.Server(ss.conn, ss.srv.tlsConfig())
 			ss.conn.SetDeadline(time.Now().Add(10 * time.Second))
 			if err := tc.Handshake(); err != nil {
@@ -511,7 +478,7 @@ func (ss *session) serve() {
 			if err := ss.openStream(); err != nil {
 				return
 			}
-		case e.XMLName.Space == nsSASL && e.XMLName.Local == "auth":
+		case e.XMLName.Space == ns.SASL && e.XMLName.Local == "auth":
 			ok, err := ss.auth(e)
 			if err != nil {
 				return
@@ -545,7 +512,7 @@ func (ss *session) saslFailure(cond, text string) error {
 	if text != "" {
 		t = "<text xml:lang='en'>" + xmlEscape(text) + "</text>"
 	}
-	return ss.write("<failure xmlns='" + nsSASL + "'><" + cond + "/>" + t + "</failure>")
+	return ss.write("<failure xmlns='" + ns.SASL + "'><" + cond + "/>" + t + "</failure>")
 }
 
 // auth runs one SASL exchange; ok reports success.
@@ -590,7 +557,7 @@ func (ss *session) auth(e *elem) (ok bool, err error) {
 			return false, ss.saslFailure("not-authorized", "wrong username or password")
 		}
 		user = parts[1]
-		if err := ss.write("<success xmlns='" + nsSASL + "'/>"); err != nil {
+		if err := ss.write("<success xmlns='" + ns.SASL + "'/>"); err != nil {
 			return false, err
 		}
 	case "SCRAM-SHA-1", "SCRAM-SHA-256":
@@ -620,7 +587,7 @@ func (ss *session) auth(e *elem) (ok bool, err error) {
 					return false, ss.saslFailure("not-authorized", "wrong username or password")
 				}
 				user = conv.Username()
-				if err := ss.write("<success xmlns='" + nsSASL + "'>" + base64.StdEncoding.EncodeToString([]byte(out)) + "</success>"); err != nil {
+				if err := ss.write("<success xmlns='" + ns.SASL + "'>" + base64.StdEncoding.EncodeToString([]byte(out)) + "</success>"); err != nil {
 					return false, err
 				}
 				break
@@ -629,7 +596,7 @@ func (ss *session) auth(e *elem) (ok bool, err error) {
 				ss.noteFailedLogin()
 				return false, ss.saslFailure("not-authorized", "")
 			}
-			if err := ss.write("<challenge xmlns='" + nsSASL + "'>" + base64.StdEncoding.EncodeToString([]byte(out)) + "</challenge>"); err != nil {
+			if err := ss.write("<challenge xmlns='" + ns.SASL + "'>" + base64.StdEncoding.EncodeToString([]byte(out)) + "</challenge>"); err != nil {
 				return false, err
 			}
 			r, err := ss.next()

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/xmppcheck/xmppcheck/internal/ns"
 )
 
 func bareOf(j string) string {
@@ -24,7 +26,7 @@ func localOf(j string) string {
 }
 
 func (ss *session) errorIQ(e *elem, typ, cond string) {
-	ss.write("<iq type='error' id='" + xmlEscape(e.attr("id")) + "'><error type='" + typ + "'><" + cond + " xmlns='" + nsStanzas + "'/></error></iq>")
+	ss.write("<iq type='error' id='" + xmlEscape(e.attr("id")) + "'><error type='" + typ + "'><" + cond + " xmlns='" + ns.StanzaErrors + "'/></error></iq>")
 }
 
 func (ss *session) resultIQ(e *elem, inner string) {
@@ -51,17 +53,17 @@ func (ss *session) iq(e *elem) bool {
 	if ss.iqFault(e, q) {
 		return true
 	}
-	ns := q.XMLName.Space
+	space := q.XMLName.Space
 	// Before binding, only registration and binding.
 	if ss.jid == "" {
 		switch {
-		case ns == nsRegister && ss.user == "":
+		case space == ns.Register && ss.user == "":
 			if !ss.secure && s.requireTLS {
 				ss.errorIQ(e, "cancel", "not-allowed")
 				return true
 			}
 			ss.register(e, q)
-		case ns == nsBind && ss.user != "":
+		case space == ns.Bind && ss.user != "":
 			res := ""
 			if r := q.find("resource"); r != nil {
 				res = strings.TrimSpace(r.Text)
@@ -78,7 +80,7 @@ func (ss *session) iq(e *elem) bool {
 			}
 			s.sessions[ss.jid] = ss
 			s.mu.Unlock()
-			ss.resultIQ(e, "<bind xmlns='"+nsBind+"'><jid>"+xmlEscape(ss.jid)+"</jid></bind>")
+			ss.resultIQ(e, "<bind xmlns='"+ns.Bind+"'><jid>"+xmlEscape(ss.jid)+"</jid></bind>")
 		default:
 			ss.errorIQ(e, "auth", "not-authorized")
 		}
@@ -87,11 +89,11 @@ func (ss *session) iq(e *elem) bool {
 	toUpload := to == "upload."+s.domain
 	toServer := to == "" || to == s.domain || to == ss.bare()
 	switch {
-	case ns == nsSession:
+	case space == ns.Session:
 		ss.resultIQ(e, "")
-	case ns == "urn:xmpp:ping" && (toServer || toUpload):
+	case space == ns.Ping && (toServer || toUpload):
 		ss.resultIQ(e, "")
-	case ns == nsRegister && toServer && typ == "set":
+	case space == ns.Register && toServer && typ == "set":
 		if q.find("remove") != nil {
 			s.mu.Lock()
 			delete(s.users, ss.user)
@@ -112,11 +114,11 @@ func (ss *session) iq(e *elem) bool {
 			return true
 		}
 		ss.errorIQ(e, "modify", "bad-request")
-	case ns == nsRegister && toServer && typ == "get":
-		ss.resultIQ(e, "<query xmlns='"+nsRegister+"'><registered/><username>"+xmlEscape(ss.user)+"</username><password/></query>")
-	case ns == nsRoster && toServer:
+	case space == ns.Register && toServer && typ == "get":
+		ss.resultIQ(e, "<query xmlns='"+ns.Register+"'><registered/><username>"+xmlEscape(ss.user)+"</username><password/></query>")
+	case space == ns.Roster && toServer:
 		ss.roster(e, q, typ)
-	case ns == "vcard-temp":
+	case space == ns.VCard:
 		target := ss.user
 		if to != "" && to != s.domain {
 			target = localOf(to)
@@ -144,7 +146,7 @@ func (ss *session) iq(e *elem) bool {
 			return true
 		}
 		ss.resultIQ(e, "<vCard xmlns='vcard-temp'>"+vc+"</vCard>")
-	case ns == "http://jabber.org/protocol/disco#info" && (toServer || toUpload):
+	case space == ns.DiscoInfo && (toServer || toUpload):
 		if toUpload {
 			ss.resultIQ(e, "<query xmlns='http://jabber.org/protocol/disco#info'><identity category='store' type='file' name='Upload'/><feature var='urn:xmpp:http:upload:0'/></query>")
 			return true
@@ -152,9 +154,9 @@ func (ss *session) iq(e *elem) bool {
 		ss.resultIQ(e, "<query xmlns='http://jabber.org/protocol/disco#info'><identity category='server' type='im' name='fakexmpp'/>"+
 			"<feature var='http://jabber.org/protocol/disco#info'/><feature var='http://jabber.org/protocol/disco#items'/>"+
 			"<feature var='jabber:iq:register'/><feature var='vcard-temp'/><feature var='urn:xmpp:ping'/><feature var='jabber:iq:last'/></query>")
-	case ns == "http://jabber.org/protocol/disco#items" && toServer:
+	case space == ns.DiscoItems && toServer:
 		ss.resultIQ(e, "<query xmlns='http://jabber.org/protocol/disco#items'><item jid='upload."+s.domain+"' name='HTTP upload'/></query>")
-	case ns == "jabber:iq:last":
+	case space == ns.Last:
 		if toServer && to != ss.bare() {
 			ss.resultIQ(e, "<query xmlns='jabber:iq:last' seconds='"+strconv.Itoa(int(time.Since(s.start).Seconds()))+"'/>")
 			return true
@@ -171,7 +173,7 @@ func (ss *session) iq(e *elem) bool {
 			return true
 		}
 		ss.resultIQ(e, "<query xmlns='jabber:iq:last' seconds='"+strconv.Itoa(secs)+"'/>")
-	case ns == "urn:xmpp:http:upload:0" && toUpload:
+	case space == ns.Upload && toUpload:
 		b := make([]byte, 16)
 		rand.Read(b)
 		name := xmlEscape(attr(q.Attrs, "filename"))
@@ -189,14 +191,14 @@ func (ss *session) register(e *elem, q *child) {
 	s := ss.srv
 	if e.attr("type") == "get" {
 		if s.dataForm {
-			ss.resultIQ(e, "<query xmlns='"+nsRegister+"'><instructions>Use the form.</instructions><x xmlns='jabber:x:data' type='form'>"+
+			ss.resultIQ(e, "<query xmlns='"+ns.Register+"'><instructions>Use the form.</instructions><x xmlns='jabber:x:data' type='form'>"+
 				"<field type='hidden' var='FORM_TYPE'><value>jabber:iq:register</value></field>"+
 				"<field type='text-single' var='username' label='Username'><required/></field>"+
 				"<field type='text-private' var='password' label='Password'><required/></field>"+
 				"<field type='text-single' var='email' label='Email'/></x></query>")
 			return
 		}
-		ss.resultIQ(e, "<query xmlns='"+nsRegister+"'><instructions>Choose a username and password.</instructions><username/><password/><email/></query>")
+		ss.resultIQ(e, "<query xmlns='"+ns.Register+"'><instructions>Choose a username and password.</instructions><username/><password/><email/></query>")
 		return
 	}
 	var user, pass string
@@ -262,7 +264,7 @@ func rosterItemXML(it *rosterItem) string {
 func (s *Server) pushRosterLocked(user string, it *rosterItem) {
 	for _, o := range s.sessions {
 		if o.user == user {
-			o.write("<iq type='set' id='push" + strconv.FormatInt(time.Now().UnixNano(), 36) + "'><query xmlns='" + nsRoster + "'>" + rosterItemXML(it) + "</query></iq>")
+			o.write("<iq type='set' id='push" + strconv.FormatInt(time.Now().UnixNano(), 36) + "'><query xmlns='" + ns.Roster + "'>" + rosterItemXML(it) + "</query></iq>")
 		}
 	}
 }
@@ -278,7 +280,7 @@ func (ss *session) roster(e *elem, q *child, typ string) {
 	}
 	if typ == "get" {
 		var b strings.Builder
-		b.WriteString("<query xmlns='" + nsRoster + "'>")
+		b.WriteString("<query xmlns='" + ns.Roster + "'>")
 		for _, it := range a.roster {
 			b.WriteString(rosterItemXML(it))
 		}

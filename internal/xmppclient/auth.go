@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/xdg-go/scram"
+
+	"github.com/xmppcheck/xmppcheck/internal/ns"
 )
 
 // SCRAMCache holds SCRAM clients by mechanism, user and password so that
@@ -120,8 +122,8 @@ func (c *Client) sendSASL(ctx context.Context, elem, mech string, payload []byte
 	if mech != "" {
 		attr = " mechanism='" + escape(mech) + "'"
 	}
-	data := "<" + elem + " xmlns='" + NSSASL + "'" + attr + ">" + b64(payload) + "</" + elem + ">"
-	logged := "<" + elem + " xmlns='" + NSSASL + "'" + attr + ">" + redacted + "</" + elem + ">"
+	data := "<" + elem + " xmlns='" + ns.SASL + "'" + attr + ">" + b64(payload) + "</" + elem + ">"
+	logged := "<" + elem + " xmlns='" + ns.SASL + "'" + attr + ">" + redacted + "</" + elem + ">"
 	return c.write(ctx, []byte(data), []byte(logged))
 }
 
@@ -132,7 +134,7 @@ func (c *Client) saslStep(ctx context.Context, mech string) (data []byte, succes
 	if err != nil {
 		return nil, false, fmt.Errorf("xmppclient: authenticate: %w", err)
 	}
-	if el.Name.Space != NSSASL {
+	if el.Name.Space != ns.SASL {
 		return nil, false, c.fail(fmt.Errorf("xmppclient: authenticate: unexpected <%s/>: %w", el.Name.Local, ErrProtocol))
 	}
 	switch el.Name.Local {
@@ -202,7 +204,7 @@ func (c *Client) authPlain(ctx context.Context, user, password string) error {
 }
 
 func (c *Client) abortSASL(ctx context.Context) {
-	_ = c.write(ctx, []byte("<abort xmlns='"+NSSASL+"'/>"), nil)
+	_ = c.write(ctx, []byte("<abort xmlns='"+ns.SASL+"'/>"), nil)
 }
 
 // authSCRAM implements SCRAM (RFC 5802, RFC 7677) and its -PLUS variants
@@ -320,9 +322,9 @@ func (c *Client) Bind(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("xmppclient: bind: %w", ErrState)
 	}
 	t0 := time.Now()
-	payload := "<bind xmlns='" + NSBind + "'/>"
+	payload := "<bind xmlns='" + ns.Bind + "'/>"
 	if c.cfg.resource != "" {
-		payload = "<bind xmlns='" + NSBind + "'><resource>" + escape(c.cfg.resource) + "</resource></bind>"
+		payload = "<bind xmlns='" + ns.Bind + "'><resource>" + escape(c.cfg.resource) + "</resource></bind>"
 	}
 	el, err := c.iq(ctx, "set", "", payload, "")
 	if err != nil {
@@ -337,7 +339,7 @@ func (c *Client) Bind(ctx context.Context) (string, error) {
 		return "", c.fail(fmt.Errorf("xmppclient: bind: no jid in result: %w", ErrProtocol))
 	}
 	if f := c.Features(); f.Session && !f.SessionOptional {
-		if _, err := c.iq(ctx, "set", "", "<session xmlns='"+NSSession+"'/>", ""); err != nil {
+		if _, err := c.iq(ctx, "set", "", "<session xmlns='"+ns.Session+"'/>", ""); err != nil {
 			return "", fmt.Errorf("xmppclient: session: %w", err)
 		}
 	}

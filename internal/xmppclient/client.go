@@ -16,21 +16,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-)
 
-// Namespaces used on the stream.
-const (
-	NSClient   = "jabber:client"
-	NSStream   = "http://etherx.jabber.org/streams"
-	NSTLS      = "urn:ietf:params:xml:ns:xmpp-tls"
-	NSSASL     = "urn:ietf:params:xml:ns:xmpp-sasl"
-	NSBind     = "urn:ietf:params:xml:ns:xmpp-bind"
-	NSSession  = "urn:ietf:params:xml:ns:xmpp-session"
-	NSStanzas  = "urn:ietf:params:xml:ns:xmpp-stanzas"
-	NSStreams  = "urn:ietf:params:xml:ns:xmpp-streams"
-	NSRegister = "jabber:iq:register"
-	NSRegFeat  = "http://jabber.org/features/iq-register"
-	NSSASLCB   = "urn:xmpp:sasl-cb:0"
+	"github.com/xmppcheck/xmppcheck/internal/ns"
 )
 
 // connIDs numbers connections for logs and transcripts.
@@ -193,7 +180,7 @@ func (c *Client) dial(ctx context.Context) error {
 	}
 	// RFC 6120 §5.4.2
 	t1 := time.Now()
-	if err := c.write(ctx, []byte(`<starttls xmlns='`+NSTLS+`'/>`), nil); err != nil {
+	if err := c.write(ctx, []byte(`<starttls xmlns='`+ns.TLS+`'/>`), nil); err != nil {
 		return err
 	}
 	el, err := c.readSync(ctx)
@@ -201,8 +188,8 @@ func (c *Client) dial(ctx context.Context) error {
 		return fmt.Errorf("xmppclient: starttls: %w", err)
 	}
 	switch {
-	case el.Name.Space == NSTLS && el.Name.Local == "proceed":
-	case el.Name.Space == NSTLS && el.Name.Local == "failure":
+	case el.Name.Space == ns.TLS && el.Name.Local == "proceed":
+	case el.Name.Space == ns.TLS && el.Name.Local == "failure":
 		return fmt.Errorf("xmppclient: starttls: %w", ErrTLSRefused)
 	default:
 		return fmt.Errorf("xmppclient: starttls: unexpected <%s/>: %w", el.Name.Local, ErrProtocol)
@@ -274,7 +261,7 @@ func (c *Client) setReader(r io.Reader) {
 func (c *Client) openStream(ctx context.Context) error {
 	t0 := time.Now()
 	hdr := fmt.Sprintf(`<?xml version='1.0'?><stream:stream to='%s' version='1.0' xml:lang='%s' xmlns='%s' xmlns:stream='%s'>`,
-		escape(c.cfg.domain), escape(c.cfg.lang), NSClient, NSStream)
+		escape(c.cfg.domain), escape(c.cfg.lang), ns.Client, ns.Stream)
 	if err := c.write(ctx, []byte(hdr), nil); err != nil {
 		return err
 	}
@@ -293,7 +280,7 @@ func (c *Client) openStream(ctx context.Context) error {
 		case xml.ProcInst, xml.CharData, xml.Comment:
 			continue
 		case xml.StartElement:
-			if t.Name.Local != "stream" || t.Name.Space != NSStream {
+			if t.Name.Local != "stream" || t.Name.Space != ns.Stream {
 				return c.fail(fmt.Errorf("xmppclient: stream header: got <%s>: %w", t.Name.Local, ErrProtocol))
 			}
 			for _, a := range t.Attr {
@@ -308,7 +295,7 @@ func (c *Client) openStream(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("xmppclient: stream features: %w", err)
 			}
-			if el.Name.Space != NSStream || el.Name.Local != "features" {
+			if el.Name.Space != ns.Stream || el.Name.Local != "features" {
 				return c.fail(fmt.Errorf("xmppclient: expected stream features, got <%s/>: %w", el.Name.Local, ErrProtocol))
 			}
 			f, err := parseFeatures(el)
@@ -574,7 +561,7 @@ func (c *Client) readElement() (Stanza, error) {
 			if depth == 0 {
 				el.Raw = string(bytes.TrimSpace(c.rr.rec))
 				c.record('S', []byte(el.Raw))
-				if el.Name.Space == NSStream && el.Name.Local == "error" {
+				if el.Name.Space == ns.Stream && el.Name.Local == "error" {
 					return Stanza{}, parseStreamError(el)
 				}
 				return el, nil
@@ -601,7 +588,7 @@ func parseStreamError(el Stanza) error {
 	e := &StreamError{Condition: StreamUndefinedCondition}
 	if err := el.Decode(&ex); err == nil {
 		for _, a := range ex.Any {
-			if a.XMLName.Space != NSStreams {
+			if a.XMLName.Space != ns.StreamErrors {
 				continue
 			}
 			if a.XMLName.Local == "text" {

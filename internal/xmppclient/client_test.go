@@ -15,6 +15,7 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	"github.com/xmppcheck/xmppcheck/internal/fakexmpp"
+	"github.com/xmppcheck/xmppcheck/internal/ns"
 	"github.com/xmppcheck/xmppcheck/internal/syncbuf"
 	"github.com/xmppcheck/xmppcheck/internal/xmppclient"
 )
@@ -471,7 +472,7 @@ func TestQueries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !info.HasFeature(xmppclient.NSPing) || info.HasFeature(xmppclient.NSMAM) || len(info.Identities) != 1 || info.Identities[0].Category != "server" {
+	if !info.HasFeature(ns.Ping) || info.HasFeature(ns.MAM) || len(info.Identities) != 1 || info.Identities[0].Category != "server" {
 		t.Errorf("disco#info = %+v", info)
 	}
 	items, err := k.DiscoItems(ctx, "", "")

@@ -6,10 +6,12 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/xmppcheck/xmppcheck/internal/ns"
 )
 
 func stanzaN(kind string, n int) Stanza {
-	return Stanza{Name: xml.Name{Space: NSClient, Local: kind}, ID: strconv.Itoa(n)}
+	return Stanza{Name: xml.Name{Space: ns.Client, Local: kind}, ID: strconv.Itoa(n)}
 }
 
 func isKind(k string) func(Stanza) bool { return func(s Stanza) bool { return s.Name.Local == k } }

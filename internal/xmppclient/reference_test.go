@@ -8,6 +8,7 @@ import (
 
 	"mellium.im/xmpp/stanza"
 
+	"github.com/xmppcheck/xmppcheck/internal/ns"
 	"github.com/xmppcheck/xmppcheck/internal/syncbuf"
 	"github.com/xmppcheck/xmppcheck/internal/xmppclient"
 	"github.com/xmppcheck/xmppcheck/reference/referencetest"
@@ -98,7 +99,7 @@ func TestAgainstReference(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if info.HasFeature(xmppclient.NSMAM) || !info.HasFeature(xmppclient.NSPing) {
+		if info.HasFeature(ns.MAM) || !info.HasFeature(ns.Ping) {
 			t.Errorf("disco features %v", info.Features)
 		}
 		if _, err := alice.QueryArchive(ctx, ""); err == nil {

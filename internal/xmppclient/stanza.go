@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"mellium.im/xmpp/stanza"
+
+	"github.com/xmppcheck/xmppcheck/internal/ns"
 )
 
 // Stanza is one top-level element received on the stream: a message,
@@ -312,9 +314,9 @@ func (c *Client) answerIQ(el Stanza) {
 		Any []struct{ XMLName xml.Name } `xml:",any"`
 	}
 	_ = el.Decode(&q)
-	var ns string
+	var space string
 	if len(q.Any) > 0 {
-		ns = q.Any[0].XMLName.Space
+		space = q.Any[0].XMLName.Space
 	}
 	to := ""
 	if el.From != "" {
@@ -322,10 +324,10 @@ func (c *Client) answerIQ(el Stanza) {
 	}
 	var reply string
 	switch {
-	case ns == NSPing, ns == NSRoster && el.Type == "set":
+	case space == ns.Ping, space == ns.Roster && el.Type == "set":
 		reply = "<iq type='result' id='" + escape(el.ID) + "'" + to + "/>"
 	default:
-		reply = "<iq type='error' id='" + escape(el.ID) + "'" + to + "><error type='cancel'><service-unavailable xmlns='" + NSStanzas + "'/></error></iq>"
+		reply = "<iq type='error' id='" + escape(el.ID) + "'" + to + "><error type='cancel'><service-unavailable xmlns='" + ns.StanzaErrors + "'/></error></iq>"
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.timeout)
 	defer cancel()

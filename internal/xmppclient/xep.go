@@ -9,22 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/xmppcheck/xmppcheck/internal/ns"
 	"mellium.im/xmpp/form"
-)
-
-// Namespaces of the extensions the client speaks.
-const (
-	NSDiscoInfo  = "http://jabber.org/protocol/disco#info"  // XEP-0030
-	NSDiscoItems = "http://jabber.org/protocol/disco#items" // XEP-0030
-	NSVCard      = "vcard-temp"                             // XEP-0054
-	NSRoster     = "jabber:iq:roster"                       // RFC 6121
-	NSUpload     = "urn:xmpp:http:upload:0"                 // XEP-0363
-	NSLast       = "jabber:iq:last"                         // XEP-0012
-	NSMAM        = "urn:xmpp:mam:2"                         // XEP-0313
-	NSPing       = "urn:xmpp:ping"                          // XEP-0199
-	NSDataForms  = "jabber:x:data"                          // XEP-0004
-	NSDelay      = "urn:xmpp:delay"                         // XEP-0203
-	NSForward    = "urn:xmpp:forward:0"                     // XEP-0297
 )
 
 // ---- XEP-0077: In-Band Registration ----
@@ -54,7 +40,7 @@ var legacyRegFields = map[string]bool{
 // unauthenticated stream it is the sign-up form; on a bound session it
 // shows the account's registration.
 func (c *Client) RegistrationForm(ctx context.Context) (*RegistrationForm, error) {
-	el, err := c.IQ(ctx, "get", "", "<query xmlns='"+NSRegister+"'/>")
+	el, err := c.IQ(ctx, "get", "", "<query xmlns='"+ns.Register+"'/>")
 	if err != nil {
 		return nil, fmt.Errorf("xmppclient: registration form: %w", err)
 	}
@@ -76,7 +62,7 @@ func (c *Client) RegistrationForm(ctx context.Context) (*RegistrationForm, error
 			rf.Instructions = strings.TrimSpace(a.Data)
 		case a.XMLName.Local == "registered":
 			rf.Registered = true
-		case a.XMLName.Space == NSDataForms && a.XMLName.Local == "x":
+		case a.XMLName.Space == ns.DataForms && a.XMLName.Local == "x":
 		case legacyRegFields[a.XMLName.Local]:
 			rf.Fields = append(rf.Fields, a.XMLName.Local)
 			if v := strings.TrimSpace(a.Data); v != "" {
@@ -102,8 +88,8 @@ func (c *Client) RegistrationForm(ctx context.Context) (*RegistrationForm, error
 func (c *Client) Register(ctx context.Context, user, password string, extra map[string]string) error {
 	c.addSecret(password)
 	var b, l strings.Builder
-	b.WriteString("<query xmlns='" + NSRegister + "'><username>" + escape(user) + "</username><password>" + escape(password) + "</password>")
-	l.WriteString("<query xmlns='" + NSRegister + "'><username>" + escape(user) + "</username><password>" + redacted + "</password>")
+	b.WriteString("<query xmlns='" + ns.Register + "'><username>" + escape(user) + "</username><password>" + escape(password) + "</password>")
+	l.WriteString("<query xmlns='" + ns.Register + "'><username>" + escape(user) + "</username><password>" + redacted + "</password>")
 	for _, k := range sortedKeys(extra) {
 		f := "<" + k + ">" + escape(extra[k]) + "</" + k + ">"
 		b.WriteString(f)
@@ -122,7 +108,7 @@ func (c *Client) Register(ctx context.Context, user, password string, extra map[
 // "password" are redacted in transcripts.
 func (c *Client) RegisterForm(ctx context.Context, values map[string]string) error {
 	var b, l strings.Builder
-	head := "<query xmlns='" + NSRegister + "'><x xmlns='" + NSDataForms + "' type='submit'><field type='hidden' var='FORM_TYPE'><value>" + NSRegister + "</value></field>"
+	head := "<query xmlns='" + ns.Register + "'><x xmlns='" + ns.DataForms + "' type='submit'><field type='hidden' var='FORM_TYPE'><value>" + ns.Register + "</value></field>"
 	b.WriteString(head)
 	l.WriteString(head)
 	for _, k := range sortedKeys(values) {
@@ -154,7 +140,7 @@ func (c *Client) ChangePassword(ctx context.Context, newPassword string) error {
 	if user == "" {
 		return fmt.Errorf("xmppclient: change password: %w", ErrState)
 	}
-	q := "<query xmlns='" + NSRegister + "'><username>" + escape(user) + "</username><password>"
+	q := "<query xmlns='" + ns.Register + "'><username>" + escape(user) + "</username><password>"
 	if _, err := c.iq(ctx, "set", c.cfg.domain, q+escape(newPassword)+"</password></query>", q+redacted+"</password></query>"); err != nil {
 		return fmt.Errorf("xmppclient: change password: %w", err)
 	}
@@ -164,7 +150,7 @@ func (c *Client) ChangePassword(ctx context.Context, newPassword string) error {
 // Unregister removes the logged-in account (XEP-0077 §3.2). The server
 // usually closes the stream afterwards.
 func (c *Client) Unregister(ctx context.Context) error {
-	if _, err := c.IQ(ctx, "set", "", "<query xmlns='"+NSRegister+"'><remove/></query>"); err != nil {
+	if _, err := c.IQ(ctx, "set", "", "<query xmlns='"+ns.Register+"'><remove/></query>"); err != nil {
 		return fmt.Errorf("xmppclient: unregister: %w", err)
 	}
 	return nil
@@ -202,7 +188,7 @@ func (c *Client) DiscoInfo(ctx context.Context, to, node string) (*DiscoInfo, er
 	if to == "" {
 		to = c.cfg.domain
 	}
-	el, err := c.IQ(ctx, "get", to, "<query xmlns='"+NSDiscoInfo+"'"+nodeAttr(node)+"/>")
+	el, err := c.IQ(ctx, "get", to, "<query xmlns='"+ns.DiscoInfo+"'"+nodeAttr(node)+"/>")
 	if err != nil {
 		return nil, fmt.Errorf("xmppclient: disco#info %s: %w", to, err)
 	}
@@ -237,7 +223,7 @@ func (c *Client) DiscoItems(ctx context.Context, to, node string) ([]DiscoItem, 
 	if to == "" {
 		to = c.cfg.domain
 	}
-	el, err := c.IQ(ctx, "get", to, "<query xmlns='"+NSDiscoItems+"'"+nodeAttr(node)+"/>")
+	el, err := c.IQ(ctx, "get", to, "<query xmlns='"+ns.DiscoItems+"'"+nodeAttr(node)+"/>")
 	if err != nil {
 		return nil, fmt.Errorf("xmppclient: disco#items %s: %w", to, err)
 	}
@@ -274,7 +260,7 @@ type VCard struct {
 
 // GetVCard fetches the vCard of jid ("" = one's own) (XEP-0054 §3.1, §3.2).
 func (c *Client) GetVCard(ctx context.Context, jid string) (VCard, error) {
-	el, err := c.IQ(ctx, "get", jid, "<vCard xmlns='"+NSVCard+"'/>")
+	el, err := c.IQ(ctx, "get", jid, "<vCard xmlns='"+ns.VCard+"'/>")
 	if err != nil {
 		return VCard{}, fmt.Errorf("xmppclient: get vcard: %w", err)
 	}
@@ -305,7 +291,7 @@ func (c *Client) GetVCard(ctx context.Context, jid string) (VCard, error) {
 // SetVCard publishes one's own vCard (XEP-0054 §3.2).
 func (c *Client) SetVCard(ctx context.Context, v VCard) error {
 	var b strings.Builder
-	b.WriteString("<vCard xmlns='" + NSVCard + "'>")
+	b.WriteString("<vCard xmlns='" + ns.VCard + "'>")
 	if v.FN != "" {
 		b.WriteString("<FN>" + escape(v.FN) + "</FN>")
 	}
@@ -339,7 +325,7 @@ type RosterItem struct {
 
 // Roster fetches the roster (RFC 6121 §2.2).
 func (c *Client) Roster(ctx context.Context) ([]RosterItem, error) {
-	el, err := c.IQ(ctx, "get", "", "<query xmlns='"+NSRoster+"'/>")
+	el, err := c.IQ(ctx, "get", "", "<query xmlns='"+ns.Roster+"'/>")
 	if err != nil {
 		return nil, fmt.Errorf("xmppclient: roster get: %w", err)
 	}
@@ -358,7 +344,7 @@ func (c *Client) Roster(ctx context.Context) ([]RosterItem, error) {
 // Ask are ignored (the server owns them).
 func (c *Client) SetRosterItem(ctx context.Context, it RosterItem) error {
 	var b strings.Builder
-	b.WriteString("<query xmlns='" + NSRoster + "'><item jid='" + escape(it.JID) + "'")
+	b.WriteString("<query xmlns='" + ns.Roster + "'><item jid='" + escape(it.JID) + "'")
 	if it.Name != "" {
 		b.WriteString(" name='" + escape(it.Name) + "'")
 	}
@@ -375,7 +361,7 @@ func (c *Client) SetRosterItem(ctx context.Context, it RosterItem) error {
 
 // RemoveRosterItem deletes an item (RFC 6121 §2.5).
 func (c *Client) RemoveRosterItem(ctx context.Context, jid string) error {
-	if _, err := c.IQ(ctx, "set", "", "<query xmlns='"+NSRoster+"'><item jid='"+escape(jid)+"' subscription='remove'/></query>"); err != nil {
+	if _, err := c.IQ(ctx, "set", "", "<query xmlns='"+ns.Roster+"'><item jid='"+escape(jid)+"' subscription='remove'/></query>"); err != nil {
 		return fmt.Errorf("xmppclient: roster remove: %w", err)
 	}
 	return nil
@@ -433,7 +419,7 @@ func (c *Client) RequestUploadSlot(ctx context.Context, service, filename string
 	if contentType != "" {
 		ct = " content-type='" + escape(contentType) + "'"
 	}
-	el, err := c.IQ(ctx, "get", service, "<request xmlns='"+NSUpload+"' filename='"+escape(filename)+"' size='"+strconv.FormatInt(size, 10)+"'"+ct+"/>")
+	el, err := c.IQ(ctx, "get", service, "<request xmlns='"+ns.Upload+"' filename='"+escape(filename)+"' size='"+strconv.FormatInt(size, 10)+"'"+ct+"/>")
 	if err != nil {
 		return UploadSlot{}, fmt.Errorf("xmppclient: upload slot: %w", err)
 	}
@@ -476,7 +462,7 @@ type LastActivity struct {
 // LastActivity queries to: a bare JID for the time since the account's last
 // logout, the server for its uptime (XEP-0012 §3–§5).
 func (c *Client) LastActivity(ctx context.Context, to string) (LastActivity, error) {
-	el, err := c.IQ(ctx, "get", to, "<query xmlns='"+NSLast+"'/>")
+	el, err := c.IQ(ctx, "get", to, "<query xmlns='"+ns.Last+"'/>")
 	if err != nil {
 		return LastActivity{}, fmt.Errorf("xmppclient: last activity: %w", err)
 	}
@@ -510,7 +496,7 @@ func (c *Client) QueryArchive(ctx context.Context, to string) (ArchiveResult, er
 	queryID := c.newID()
 	ctx, cancel := c.opContext(ctx)
 	defer cancel()
-	fin, err := c.IQ(ctx, "set", to, "<query xmlns='"+NSMAM+"' queryid='"+queryID+"'/>")
+	fin, err := c.IQ(ctx, "set", to, "<query xmlns='"+ns.MAM+"' queryid='"+queryID+"'/>")
 	if err != nil {
 		return ArchiveResult{}, fmt.Errorf("xmppclient: mam query: %w", err)
 	}
@@ -545,7 +531,7 @@ func (c *Client) QueryArchive(ctx context.Context, to string) (ArchiveResult, er
 // trip time.
 func (c *Client) Ping(ctx context.Context, to string) (time.Duration, error) {
 	t0 := time.Now()
-	if _, err := c.IQ(ctx, "get", to, "<ping xmlns='"+NSPing+"'/>"); err != nil {
+	if _, err := c.IQ(ctx, "get", to, "<ping xmlns='"+ns.Ping+"'/>"); err != nil {
 		return 0, fmt.Errorf("xmppclient: ping: %w", err)
 	}
 	return time.Since(t0), nil

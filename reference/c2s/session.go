@@ -18,6 +18,7 @@ import (
 	"github.com/xdg-go/scram"
 	"mellium.im/xmpp/jid"
 
+	"github.com/xmppcheck/xmppcheck/internal/ns"
 	"github.com/xmppcheck/xmppcheck/reference/accept"
 	"github.com/xmppcheck/xmppcheck/reference/im"
 	"github.com/xmppcheck/xmppcheck/reference/redact"
@@ -28,7 +29,7 @@ import (
 func randRead(b []byte) (int, error) { return rand.Read(b) }
 
 func refusal(domain string) []byte {
-	b := wire.AppendHeader(nil, wire.StreamHeader{From: domain, ID: streamID(), ContentNS: wire.NSClient})
+	b := wire.AppendHeader(nil, wire.StreamHeader{From: domain, ID: streamID(), ContentNS: ns.Client})
 	return wire.AppendStreamError(b, wire.PolicyViolation, "too many connections from your address")
 }
 
@@ -163,7 +164,7 @@ func (s *session) writeNow(b []byte) error {
 func (s *session) streamError(cond wire.Condition, text string) error {
 	var b []byte
 	if !s.headerSent {
-		b = wire.AppendHeader(b, wire.StreamHeader{From: s.l.cfg.Domain, ID: streamID(), ContentNS: wire.NSClient})
+		b = wire.AppendHeader(b, wire.StreamHeader{From: s.l.cfg.Domain, ID: streamID(), ContentNS: ns.Client})
 	}
 	b = wire.AppendStreamError(b, cond, text)
 	s.l.cfg.Metrics.StreamErrors.WithLabelValues(string(cond)).Inc()
@@ -199,7 +200,7 @@ func (s *session) openStream() error {
 	if err != nil {
 		return s.readError(err)
 	}
-	if h.ContentNS != wire.NSClient {
+	if h.ContentNS != ns.Client {
 		return s.streamError(wire.InvalidNamespace, "the content namespace must be jabber:client")
 	}
 	if to := h.Get("to"); to != "" {
@@ -210,7 +211,7 @@ func (s *session) openStream() error {
 	if v := h.Get("version"); v == "" || !versionOK(v) {
 		return s.streamError("unsupported-version", "version 1.0 is required")
 	}
-	hdr := wire.StreamHeader{From: s.l.cfg.Domain, ID: streamID(), ContentNS: wire.NSClient}
+	hdr := wire.StreamHeader{From: s.l.cfg.Domain, ID: streamID(), ContentNS: ns.Client}
 	if f := h.Get("from"); f != "" {
 		if j, err := jid.Parse(f); err == nil {
 			hdr.To = j.String()
@@ -221,22 +222,22 @@ func (s *session) openStream() error {
 	b = append(b, "<stream:features>"...)
 	switch {
 	case !s.secure:
-		b = append(b, "<starttls xmlns='"+wire.NSTLS+"'><required/></starttls>"...)
+		b = append(b, "<starttls xmlns='"+ns.TLS+"'><required/></starttls>"...)
 	case !s.authed:
-		b = append(b, "<mechanisms xmlns='"+wire.NSSASL+"'>"...)
+		b = append(b, "<mechanisms xmlns='"+ns.SASL+"'>"...)
 		for _, m := range s.mechanisms() {
 			b = append(b, "<mechanism>"+m+"</mechanism>"...)
 		}
 		b = append(b, "</mechanisms>"...)
 		if s.cb.IsSupported() {
 			// XEP-0440: the channel binding types offered.
-			b = append(b, "<sasl-channel-binding xmlns='"+wire.NSSASLCB+"'><channel-binding type='tls-exporter'/></sasl-channel-binding>"...)
+			b = append(b, "<sasl-channel-binding xmlns='"+ns.SASLCB+"'><channel-binding type='tls-exporter'/></sasl-channel-binding>"...)
 		}
 		if s.l.cfg.Router.RegistrationEnabled() {
-			b = append(b, "<register xmlns='"+wire.NSRegisterFeat+"'/>"...)
+			b = append(b, "<register xmlns='"+ns.RegisterFeature+"'/>"...)
 		}
 	default:
-		b = append(b, "<bind xmlns='"+wire.NSBind+"'/><session xmlns='"+wire.NSSession+"'><optional/></session>"...)
+		b = append(b, "<bind xmlns='"+ns.Bind+"'/><session xmlns='"+ns.Session+"'><optional/></session>"...)
 	}
 	b = append(b, "</stream:features>"...)
 	return s.writeNow(b)
@@ -272,13 +273,13 @@ func (s *session) negotiate(ctx context.Context) error {
 		}
 		switch {
 		case !s.secure:
-			if el.Name.Space == wire.NSTLS && el.Name.Local == "starttls" {
+			if el.Name.Space == ns.TLS && el.Name.Local == "starttls" {
 				if err := s.startTLS(ctx); err != nil {
 					return err
 				}
 				continue
 			}
-			if el.Name.Space == wire.NSSASL && el.Name.Local == "auth" {
+			if el.Name.Space == ns.SASL && el.Name.Local == "auth" {
 				// RFC 6120 §6.4.2/§6.5.3: no SASL before TLS.
 				if err := s.writeNow(saslFailure("encryption-required", "STARTTLS is required before authentication")); err != nil {
 					return err
@@ -288,7 +289,7 @@ func (s *session) negotiate(ctx context.Context) error {
 			return s.streamError(wire.PolicyViolation, "STARTTLS is required (RFC 6120 §5.3.1)")
 		case !s.authed:
 			switch {
-			case el.Name.Space == wire.NSSASL && el.Name.Local == "auth":
+			case el.Name.Space == ns.SASL && el.Name.Local == "auth":
 				ok, err := s.authenticate(ctx, el)
 				if err != nil {
 					return err
@@ -299,19 +300,19 @@ func (s *session) negotiate(ctx context.Context) error {
 						return err
 					}
 				}
-			case el.Name.Space == wire.NSClient && el.Name.Local == "iq" && isRegisterIQ(el):
+			case el.Name.Space == ns.Client && el.Name.Local == "iq" && isRegisterIQ(el):
 				reply := s.l.cfg.Router.RegisterUnauthenticated(ctx, el, s.ip)
-				if err := s.writeNow(reply.Append(nil, wire.NSClient)); err != nil {
+				if err := s.writeNow(reply.Append(nil, ns.Client)); err != nil {
 					return err
 				}
-			case el.Name.Space == wire.NSTLS:
+			case el.Name.Space == ns.TLS:
 				return s.streamError(wire.PolicyViolation, "TLS is already negotiated")
 			default:
 				return s.streamError("not-authorized", "authenticate first")
 			}
 		default:
-			if el.Name.Space == wire.NSClient && el.Name.Local == "iq" {
-				if b := el.Child(wire.NSBind, "bind"); b != nil && el.Get("type") == "set" {
+			if el.Name.Space == ns.Client && el.Name.Local == "iq" {
+				if b := el.Child(ns.Bind, "bind"); b != nil && el.Get("type") == "set" {
 					done, err := s.bind(el, b)
 					if err != nil || done {
 						return err
@@ -326,13 +327,13 @@ func (s *session) negotiate(ctx context.Context) error {
 
 func isRegisterIQ(el *wire.Element) bool {
 	q := el.FirstElement()
-	return q != nil && q.Name.Space == wire.NSRegister
+	return q != nil && q.Name.Space == ns.Register
 }
 
 // startTLS answers <starttls/> with <proceed/>, upgrades the connection and
 // restarts the stream (RFC 6120 §5.4.3).
 func (s *session) startTLS(ctx context.Context) error {
-	if err := s.writeNow([]byte("<proceed xmlns='" + wire.NSTLS + "'/>")); err != nil {
+	if err := s.writeNow([]byte("<proceed xmlns='" + ns.TLS + "'/>")); err != nil {
 		return err
 	}
 	if err := s.handshake(ctx); err != nil {
@@ -343,7 +344,7 @@ func (s *session) startTLS(ctx context.Context) error {
 }
 
 func saslFailure(cond, text string) []byte {
-	b := []byte("<failure xmlns='" + wire.NSSASL + "'><" + cond + "/>")
+	b := []byte("<failure xmlns='" + ns.SASL + "'><" + cond + "/>")
 	if text != "" {
 		b = append(b, "<text xml:lang='en'>"...)
 		b = wire.AppendEscaped(b, text, false)
@@ -413,7 +414,7 @@ func (s *session) authenticate(ctx context.Context, auth *wire.Element) (bool, e
 			s.authed = true
 			cfg.Metrics.Auth.WithLabelValues(metricMech(mech), "success").Inc()
 			cfg.Logger.Debug("authenticated", "conn", s.id, "mechanism", mech)
-			return true, s.writeNow([]byte("<success xmlns='" + wire.NSSASL + "'>" + base64.StdEncoding.EncodeToString(out) + "</success>"))
+			return true, s.writeNow([]byte("<success xmlns='" + ns.SASL + "'>" + base64.StdEncoding.EncodeToString(out) + "</success>"))
 		}
 		if in, ok, err = s.challenge(out, mech); !ok {
 			return false, err
@@ -426,9 +427,9 @@ func (s *session) authenticate(ctx context.Context, auth *wire.Element) (bool, e
 // instead (aborted, a malformed response, a read error); err then says
 // whether the stream ends too.
 func (s *session) challenge(data []byte, mech string) (in []byte, ok bool, err error) {
-	c := "<challenge xmlns='" + wire.NSSASL + "'/>"
+	c := "<challenge xmlns='" + ns.SASL + "'/>"
 	if len(data) > 0 {
-		c = "<challenge xmlns='" + wire.NSSASL + "'>" + base64.StdEncoding.EncodeToString(data) + "</challenge>"
+		c = "<challenge xmlns='" + ns.SASL + "'>" + base64.StdEncoding.EncodeToString(data) + "</challenge>"
 	}
 	if err := s.writeNow([]byte(c)); err != nil {
 		return nil, false, err
@@ -448,10 +449,10 @@ func (s *session) challenge(data []byte, mech string) (in []byte, ok bool, err e
 
 // saslAbort handles an element during an exchange that is not a response.
 func (s *session) saslAbort(el *wire.Element, mech string) (bool, error) {
-	if el.Name.Space == wire.NSSASL && el.Name.Local == "response" {
+	if el.Name.Space == ns.SASL && el.Name.Local == "response" {
 		return false, nil
 	}
-	if el.Name.Space == wire.NSSASL && el.Name.Local == "abort" {
+	if el.Name.Space == ns.SASL && el.Name.Local == "abort" {
 		s.l.cfg.Metrics.Auth.WithLabelValues(metricMech(mech), "aborted").Inc()
 		return true, s.saslFail("aborted", "")
 	}
@@ -498,19 +499,19 @@ func metricMech(m string) string {
 // bind answers a resource binding request (RFC 6120 §7). done is true once a
 // resource is bound.
 func (s *session) bind(iq, b *wire.Element) (bool, error) {
-	requested := strings.TrimSpace(b.ChildText(wire.NSBind, "resource"))
+	requested := strings.TrimSpace(b.ChildText(ns.Bind, "resource"))
 	var result []byte
 	res, err := s.l.cfg.Router.Bind(s, s.user, requested, s.ip, func(j jid.JID) {
-		r := wire.New(wire.NSClient, "iq").SetAttr("type", "result").SetAttr("id", iq.Get("id"))
-		r.Add(wire.New(wire.NSBind, "bind").Add(wire.New(wire.NSBind, "jid").AddText(j.String())))
-		result = r.Append(nil, wire.NSClient)
+		r := wire.New(ns.Client, "iq").SetAttr("type", "result").SetAttr("id", iq.Get("id"))
+		r.Add(wire.New(ns.Bind, "bind").Add(wire.New(ns.Bind, "jid").AddText(j.String())))
+		result = r.Append(nil, ns.Client)
 		// Queued, so it precedes anything routed to the new resource.
 		s.Send(result)
 	})
 	if err != nil {
-		e := wire.New(wire.NSClient, "iq").SetAttr("type", "error").SetAttr("id", iq.Get("id"))
-		e.Add(wire.New(wire.NSClient, "error").SetAttr("type", "modify").Add(wire.New(wire.NSStanzaErrors, "bad-request")))
-		return false, s.writeNow(e.Append(nil, wire.NSClient))
+		e := wire.New(ns.Client, "iq").SetAttr("type", "error").SetAttr("id", iq.Get("id"))
+		e.Add(wire.New(ns.Client, "error").SetAttr("type", "modify").Add(wire.New(ns.StanzaErrors, "bad-request")))
+		return false, s.writeNow(e.Append(nil, ns.Client))
 	}
 	s.res = res
 	// Bound: the connection leaves the budget of unauthenticated ones.
@@ -540,7 +541,7 @@ func (s *session) serve(ctx context.Context) {
 			}
 			return
 		}
-		if el.Name.Space != wire.NSClient || (el.Name.Local != "message" && el.Name.Local != "presence" && el.Name.Local != "iq") {
+		if el.Name.Space != ns.Client || (el.Name.Local != "message" && el.Name.Local != "presence" && el.Name.Local != "iq") {
 			s.Close("unsupported-stanza-type", fmt.Sprintf("{%s}%s is not supported", el.Name.Space, el.Name.Local))
 			return
 		}

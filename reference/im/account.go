@@ -9,6 +9,7 @@ import (
 
 	"mellium.im/xmpp/jid"
 
+	"github.com/xmppcheck/xmppcheck/internal/ns"
 	"github.com/xmppcheck/xmppcheck/reference/host"
 	"github.com/xmppcheck/xmppcheck/reference/scramauth"
 	"github.com/xmppcheck/xmppcheck/reference/store"
@@ -175,16 +176,16 @@ func (r *Router) registrationFields() (required, optional []string) {
 // form (XEP-0004) asking exactly the policy's fields.
 func (r *Router) RegistrationForm() *wire.Element {
 	req, opt := r.registrationFields()
-	q := wire.New(wire.NSRegister, "query")
-	q.Add(wire.New(wire.NSRegister, "instructions").AddText(instructions(req, opt)))
+	q := wire.New(ns.Register, "query")
+	q.Add(wire.New(ns.Register, "instructions").AddText(instructions(req, opt)))
 	for _, f := range append(slices.Clone(req), opt...) {
-		q.Add(wire.New(wire.NSRegister, f))
+		q.Add(wire.New(ns.Register, f))
 	}
-	x := wire.New(wire.NSDataForms, "x").SetAttr("type", "form")
-	x.Add(wire.New(wire.NSDataForms, "title").AddText("Account registration"))
-	x.Add(wire.New(wire.NSDataForms, "instructions").AddText(instructions(req, opt)))
-	x.Add(wire.New(wire.NSDataForms, "field").SetAttr("var", "FORM_TYPE").SetAttr("type", "hidden").
-		Add(wire.New(wire.NSDataForms, "value").AddText(wire.NSRegister)))
+	x := wire.New(ns.DataForms, "x").SetAttr("type", "form")
+	x.Add(wire.New(ns.DataForms, "title").AddText("Account registration"))
+	x.Add(wire.New(ns.DataForms, "instructions").AddText(instructions(req, opt)))
+	x.Add(wire.New(ns.DataForms, "field").SetAttr("var", "FORM_TYPE").SetAttr("type", "hidden").
+		Add(wire.New(ns.DataForms, "value").AddText(ns.Register)))
 	for _, f := range req {
 		x.Add(formField(f, true))
 	}
@@ -208,9 +209,9 @@ func formField(name string, required bool) *wire.Element {
 		typ = "text-private"
 	}
 	label := strings.ToUpper(name[:1]) + name[1:]
-	f := wire.New(wire.NSDataForms, "field").SetAttr("var", name).SetAttr("type", typ).SetAttr("label", label)
+	f := wire.New(ns.DataForms, "field").SetAttr("var", name).SetAttr("type", typ).SetAttr("label", label)
 	if required {
-		f.Add(wire.New(wire.NSDataForms, "required"))
+		f.Add(wire.New(ns.DataForms, "required"))
 	}
 	return f
 }
@@ -219,16 +220,16 @@ func formField(name string, required bool) *wire.Element {
 // fields when there is one, else the legacy elements.
 func submitted(q *wire.Element) map[string]string {
 	v := map[string]string{}
-	if x := q.Child(wire.NSDataForms, "x"); x != nil {
+	if x := q.Child(ns.DataForms, "x"); x != nil {
 		for _, f := range x.Elements() {
 			if f.Name.Local == "field" && f.Get("var") != "" {
-				v[f.Get("var")] = f.ChildText(wire.NSDataForms, "value")
+				v[f.Get("var")] = f.ChildText(ns.DataForms, "value")
 			}
 		}
 		return v
 	}
 	for _, c := range q.Elements() {
-		if c.Name.Space == wire.NSRegister {
+		if c.Name.Space == ns.Register {
 			v[c.Name.Local] = c.Text()
 		}
 	}
@@ -245,7 +246,7 @@ func (r *Router) RegisterUnauthenticated(ctx context.Context, iq *wire.Element, 
 		if se != nil {
 			typ = "error"
 		}
-		el := wire.New(wire.NSClient, "iq").SetAttr("type", typ).SetAttr("id", iq.Get("id"))
+		el := wire.New(ns.Client, "iq").SetAttr("type", typ).SetAttr("id", iq.Get("id"))
 		if se != nil {
 			if q != nil {
 				el.Add(q)
@@ -257,14 +258,14 @@ func (r *Router) RegisterUnauthenticated(ctx context.Context, iq *wire.Element, 
 	if r.cfg.Registration.Disabled {
 		return reply(nil, host.ErrServiceUnavailable)
 	}
-	if q == nil || q.Name.Space != wire.NSRegister || q.Name.Local != "query" || len(iq.Elements()) != 1 {
+	if q == nil || q.Name.Space != ns.Register || q.Name.Local != "query" || len(iq.Elements()) != 1 {
 		return reply(nil, host.ErrServiceUnavailable)
 	}
 	switch iq.Get("type") {
 	case "get":
 		return reply(r.RegistrationForm(), nil)
 	case "set":
-		if q.Child(wire.NSRegister, "remove") != nil {
+		if q.Child(ns.Register, "remove") != nil {
 			// Removal needs an authenticated stream (§3.2).
 			return reply(nil, host.Errorf(host.ErrTypeAuth, "not-authorized", "authenticate before removing an account"))
 		}
@@ -322,19 +323,19 @@ func (r *Router) registerIQ(ctx context.Context, iq *host.IQ) (*wire.Element, er
 	user := iq.From.Localpart()
 	switch iq.Type {
 	case "get":
-		q := wire.New(wire.NSRegister, "query").Add(wire.New(wire.NSRegister, "registered"))
-		q.Add(wire.New(wire.NSRegister, "username").AddText(user))
-		q.Add(wire.New(wire.NSRegister, "password"))
+		q := wire.New(ns.Register, "query").Add(wire.New(ns.Register, "registered"))
+		q.Add(wire.New(ns.Register, "username").AddText(user))
+		q.Add(wire.New(ns.Register, "password"))
 		return q, nil
 	case "set":
-		if iq.Payload.Child(wire.NSRegister, "remove") != nil {
+		if iq.Payload.Child(ns.Register, "remove") != nil {
 			res := r.resourceByJID(iq.From)
 			if err := r.RemoveAccount(ctx, user, res); err != nil {
 				return nil, err
 			}
 			if res != nil {
 				// The result goes out first, then the stream closes.
-				result := wire.New(wire.NSClient, "iq").SetAttr("type", "result").SetAttr("id", iq.Stanza.Get("id")).SetAttr("to", iq.From.String())
+				result := wire.New(ns.Client, "iq").SetAttr("type", "result").SetAttr("id", iq.Stanza.Get("id")).SetAttr("to", iq.From.String())
 				res.sess.Send(marshal(result))
 				res.sess.Close("not-authorized", "account deleted")
 				return nil, errAnswered

@@ -7,6 +7,7 @@ import (
 
 	"mellium.im/xmpp/jid"
 
+	"github.com/xmppcheck/xmppcheck/internal/ns"
 	"github.com/xmppcheck/xmppcheck/reference/host"
 	"github.com/xmppcheck/xmppcheck/reference/wire"
 )
@@ -148,7 +149,7 @@ func (r *Router) routeIQ(ctx context.Context, from jid.JID, el *wire.Element, re
 	case toAttr == "":
 		// RFC 6120 §10.3.3: handled on behalf of the sending account.
 		iq.To = from.Bare()
-		if res != nil && p.Name.Space == wire.NSRoster && p.Name.Local == "query" {
+		if res != nil && p.Name.Space == ns.Roster && p.Name.Local == "query" {
 			r.answer(ctx, iq, func() (*wire.Element, error) { return r.rosterIQ(ctx, res, iq) })
 			return
 		}
@@ -166,7 +167,7 @@ func (r *Router) routeIQ(ctx context.Context, from jid.JID, el *wire.Element, re
 		r.answer(ctx, iq, func() (*wire.Element, error) { return r.serverIQCall(ctx, to.Domainpart(), iq) })
 	case r.isLocal(to) && to.Localpart() != "" && to.Resourcepart() == "":
 		iq.To = to
-		if res != nil && to.Equal(from.Bare()) && p.Name.Space == wire.NSRoster && p.Name.Local == "query" {
+		if res != nil && to.Equal(from.Bare()) && p.Name.Space == ns.Roster && p.Name.Local == "query" {
 			r.answer(ctx, iq, func() (*wire.Element, error) { return r.rosterIQ(ctx, res, iq) })
 			return
 		}
@@ -221,7 +222,7 @@ func (r *Router) answer(ctx context.Context, iq *host.IQ, call func() (*wire.Ele
 		r.bounce(ctx, iq.Stanza, se)
 		return
 	}
-	res := wire.New(wire.NSClient, "iq").SetAttr("type", "result").SetAttr("id", iq.Stanza.Get("id")).SetAttr("to", iq.From.String())
+	res := wire.New(ns.Client, "iq").SetAttr("type", "result").SetAttr("id", iq.Stanza.Get("id")).SetAttr("to", iq.From.String())
 	if iq.Stanza.Get("to") != "" {
 		res.SetAttr("from", iq.Stanza.Get("to"))
 	}
@@ -233,21 +234,21 @@ func (r *Router) answer(ctx context.Context, iq *host.IQ, call func() (*wire.Ele
 // registerBuiltins registers the server's own handlers and disco entries.
 func (r *Router) registerBuiltins() {
 	r.AddIdentity("", host.Identity{Category: "server", Type: "im", Name: "xmppcheck reference server"})
-	for _, f := range []string{wire.NSDiscoInfo, wire.NSDiscoItems, wire.NSPing, wire.NSVCard} {
+	for _, f := range []string{ns.DiscoInfo, ns.DiscoItems, ns.Ping, ns.VCard} {
 		r.AddFeature("", f)
 	}
 	if !r.cfg.Registration.Disabled {
-		r.AddFeature("", wire.NSRegister)
+		r.AddFeature("", ns.Register)
 	}
-	r.HandleIQ("", wire.NSDiscoInfo, "query", r.discoInfo)
-	r.HandleIQ("", wire.NSDiscoItems, "query", r.discoItems)
-	r.HandleIQ("", wire.NSPing, "ping", pong)
-	r.HandleIQ("", wire.NSSession, "session", pong) // RFC 3921 §3, kept for old clients
-	r.HandleIQ("", wire.NSRegister, "query", r.registerIQ)
-	r.HandleAccountIQ(wire.NSDiscoInfo, "query", r.accountDiscoInfo)
-	r.HandleAccountIQ(wire.NSDiscoItems, "query", r.accountDiscoItems)
-	r.HandleAccountIQ(wire.NSPing, "ping", pong)
-	r.HandleAccountIQ(wire.NSVCard, "vCard", r.vcardIQ)
+	r.HandleIQ("", ns.DiscoInfo, "query", r.discoInfo)
+	r.HandleIQ("", ns.DiscoItems, "query", r.discoItems)
+	r.HandleIQ("", ns.Ping, "ping", pong)
+	r.HandleIQ("", ns.Session, "session", pong) // RFC 3921 §3, kept for old clients
+	r.HandleIQ("", ns.Register, "query", r.registerIQ)
+	r.HandleAccountIQ(ns.DiscoInfo, "query", r.accountDiscoInfo)
+	r.HandleAccountIQ(ns.DiscoItems, "query", r.accountDiscoItems)
+	r.HandleAccountIQ(ns.Ping, "ping", pong)
+	r.HandleAccountIQ(ns.VCard, "vCard", r.vcardIQ)
 }
 
 func pong(context.Context, *host.IQ) (*wire.Element, error) { return nil, nil }
@@ -268,15 +269,15 @@ func (r *Router) discoInfo(ctx context.Context, iq *host.IQ) (*wire.Element, err
 }
 
 func (r *Router) infoOf(addr string) *wire.Element {
-	q := wire.New(wire.NSDiscoInfo, "query")
+	q := wire.New(ns.DiscoInfo, "query")
 	r.mu.RLock()
 	ids := slices.Clone(r.identities[addr])
 	r.mu.RUnlock()
 	for _, id := range ids {
-		q.Add(wire.New(wire.NSDiscoInfo, "identity").SetAttr("category", id.Category).SetAttr("type", id.Type).SetAttr("name", id.Name))
+		q.Add(wire.New(ns.DiscoInfo, "identity").SetAttr("category", id.Category).SetAttr("type", id.Type).SetAttr("name", id.Name))
 	}
 	for _, f := range r.Features(addr) {
-		q.Add(wire.New(wire.NSDiscoInfo, "feature").SetAttr("var", f))
+		q.Add(wire.New(ns.DiscoInfo, "feature").SetAttr("var", f))
 	}
 	return q
 }
@@ -288,7 +289,7 @@ func (r *Router) discoItems(ctx context.Context, iq *host.IQ) (*wire.Element, er
 	if iq.Payload.Get("node") != "" {
 		return nil, host.ErrItemNotFound
 	}
-	q := wire.New(wire.NSDiscoItems, "query")
+	q := wire.New(ns.DiscoItems, "query")
 	if r.isService(iq.To) {
 		return q, nil
 	}
@@ -296,7 +297,7 @@ func (r *Router) discoItems(ctx context.Context, iq *host.IQ) (*wire.Element, er
 	items := slices.Clone(r.items)
 	r.mu.RUnlock()
 	for _, it := range items {
-		q.Add(wire.New(wire.NSDiscoItems, "item").SetAttr("jid", it.JID).SetAttr("name", it.Name).SetAttr("node", it.Node))
+		q.Add(wire.New(ns.DiscoItems, "item").SetAttr("jid", it.JID).SetAttr("name", it.Name).SetAttr("node", it.Node))
 	}
 	return q, nil
 }
@@ -306,10 +307,10 @@ func (r *Router) accountDiscoInfo(ctx context.Context, iq *host.IQ) (*wire.Eleme
 	if iq.Type != "get" || iq.Payload.Get("node") != "" {
 		return nil, host.ErrItemNotFound
 	}
-	q := wire.New(wire.NSDiscoInfo, "query")
-	q.Add(wire.New(wire.NSDiscoInfo, "identity").SetAttr("category", "account").SetAttr("type", "registered"))
-	for _, f := range []string{wire.NSDiscoInfo, wire.NSDiscoItems, wire.NSPing, wire.NSVCard} {
-		q.Add(wire.New(wire.NSDiscoInfo, "feature").SetAttr("var", f))
+	q := wire.New(ns.DiscoInfo, "query")
+	q.Add(wire.New(ns.DiscoInfo, "identity").SetAttr("category", "account").SetAttr("type", "registered"))
+	for _, f := range []string{ns.DiscoInfo, ns.DiscoItems, ns.Ping, ns.VCard} {
+		q.Add(wire.New(ns.DiscoInfo, "feature").SetAttr("var", f))
 	}
 	return q, nil
 }
@@ -318,7 +319,7 @@ func (r *Router) accountDiscoItems(ctx context.Context, iq *host.IQ) (*wire.Elem
 	if iq.Type != "get" || iq.Payload.Get("node") != "" {
 		return nil, host.ErrItemNotFound
 	}
-	return wire.New(wire.NSDiscoItems, "query"), nil
+	return wire.New(ns.DiscoItems, "query"), nil
 }
 
 // vcardIQ: XEP-0054 get (anyone, of an account) and set (own only).
@@ -341,7 +342,7 @@ func (r *Router) vcardIQ(ctx context.Context, iq *host.IQ) (*wire.Element, error
 	b, err := r.cfg.Store.VCard(owner)
 	if err != nil {
 		// XEP-0054 §3.1: no vCard, an empty one.
-		return wire.New(wire.NSVCard, "vCard"), nil
+		return wire.New(ns.VCard, "vCard"), nil
 	}
 	el, err := wire.Parse(b, "")
 	if err != nil {

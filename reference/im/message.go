@@ -7,6 +7,7 @@ import (
 
 	"mellium.im/xmpp/jid"
 
+	"github.com/xmppcheck/xmppcheck/internal/ns"
 	"github.com/xmppcheck/xmppcheck/reference/host"
 	"github.com/xmppcheck/xmppcheck/reference/store"
 	"github.com/xmppcheck/xmppcheck/reference/wire"
@@ -128,8 +129,8 @@ func storable(el *wire.Element) bool {
 			continue
 		}
 		switch {
-		case c.Elem.Name.Space == wire.NSChatStates:
-		case c.Elem.Name.Space == wire.NSClient && c.Elem.Name.Local == "thread":
+		case c.Elem.Name.Space == ns.ChatStates:
+		case c.Elem.Name.Space == ns.Client && c.Elem.Name.Local == "thread":
 		default:
 			return true
 		}
@@ -141,7 +142,7 @@ func storable(el *wire.Element) bool {
 // returns once the message is on disk.
 func (r *Router) storeOffline(ctx context.Context, name string, el *wire.Element) {
 	now := r.cfg.Clock.Now()
-	d := wire.New(wire.NSDelay, "delay").SetAttr("from", r.cfg.Domain).SetAttr("stamp", now.UTC().Format("2006-01-02T15:04:05.000Z"))
+	d := wire.New(ns.Delay, "delay").SetAttr("from", r.cfg.Domain).SetAttr("stamp", now.UTC().Format("2006-01-02T15:04:05.000Z"))
 	el.Add(d)
 	err := r.cfg.Store.PushOffline(name, now, marshal(el), r.cfg.MaxOffline)
 	switch {

@@ -7,6 +7,7 @@ import (
 
 	"mellium.im/xmpp/jid"
 
+	"github.com/xmppcheck/xmppcheck/internal/ns"
 	"github.com/xmppcheck/xmppcheck/reference/store"
 	"github.com/xmppcheck/xmppcheck/reference/wire"
 )
@@ -54,7 +55,7 @@ func (r *Router) handlePresence(ctx context.Context, res *Resource, el *wire.Ele
 }
 
 func priorityOf(el *wire.Element) int {
-	p, err := strconv.Atoi(strings.TrimSpace(el.ChildText(wire.NSClient, "priority")))
+	p, err := strconv.Atoi(strings.TrimSpace(el.ChildText(ns.Client, "priority")))
 	if err != nil {
 		return 0
 	}
@@ -99,7 +100,7 @@ func (r *Router) presenceAvailable(ctx context.Context, res *Resource, el *wire.
 			if r.isLocal(cj) {
 				r.answerProbe(ctx, cj.Localpart(), res.jid.Bare(), res.jid)
 			} else {
-				probe := wire.New(wire.NSClient, "presence").SetAttr("type", "probe").SetAttr("from", res.jid.Bare().String()).SetAttr("to", cj.String())
+				probe := wire.New(ns.Client, "presence").SetAttr("type", "probe").SetAttr("from", res.jid.Bare().String()).SetAttr("to", cj.String())
 				r.toRemote(ctx, cj, probe)
 			}
 		}
@@ -197,7 +198,7 @@ func (r *Router) presenceUnavailable(ctx context.Context, res *Resource, el *wir
 
 // broadcastUnavailable sends unavailable presence for res.
 func (r *Router) broadcastUnavailable(ctx context.Context, res *Resource, directed map[string]bool) {
-	el := wire.New(wire.NSClient, "presence").SetAttr("type", "unavailable")
+	el := wire.New(ns.Client, "presence").SetAttr("type", "unavailable")
 	r.broadcastUnavailableWith(ctx, res, directed, el)
 }
 

@@ -6,6 +6,7 @@ import (
 
 	"mellium.im/xmpp/jid"
 
+	"github.com/xmppcheck/xmppcheck/internal/ns"
 	"github.com/xmppcheck/xmppcheck/reference/host"
 	"github.com/xmppcheck/xmppcheck/reference/store"
 	"github.com/xmppcheck/xmppcheck/reference/wire"
@@ -13,7 +14,7 @@ import (
 
 // itemElement renders a roster item (RFC 6121 §2.1.2).
 func itemElement(it store.RosterItem, remove bool) *wire.Element {
-	el := wire.New(wire.NSRoster, "item").SetAttr("jid", it.JID)
+	el := wire.New(ns.Roster, "item").SetAttr("jid", it.JID)
 	if remove {
 		return el.SetAttr("subscription", "remove")
 	}
@@ -27,7 +28,7 @@ func itemElement(it store.RosterItem, remove bool) *wire.Element {
 		el.SetAttr("ask", "subscribe")
 	}
 	for _, g := range it.Groups {
-		el.Add(wire.New(wire.NSRoster, "group").AddText(g))
+		el.Add(wire.New(ns.Roster, "group").AddText(g))
 	}
 	return el
 }
@@ -44,8 +45,8 @@ func (r *Router) push(user string, it store.RosterItem, remove bool) {
 		if !interested {
 			continue
 		}
-		iq := wire.New(wire.NSClient, "iq").SetAttr("type", "set").SetAttr("id", r.newPushID()).SetAttr("to", res.jid.String())
-		iq.Add(wire.New(wire.NSRoster, "query").Add(itemElement(it, remove)))
+		iq := wire.New(ns.Client, "iq").SetAttr("type", "set").SetAttr("id", r.newPushID()).SetAttr("to", res.jid.String())
+		iq.Add(wire.New(ns.Roster, "query").Add(itemElement(it, remove)))
 		res.sess.Send(marshal(iq))
 	}
 }
@@ -62,7 +63,7 @@ func (r *Router) rosterIQ(ctx context.Context, res *Resource, iq *host.IQ) (*wir
 		res.u.mu.Lock()
 		res.interested = true
 		res.u.mu.Unlock()
-		q := wire.New(wire.NSRoster, "query")
+		q := wire.New(ns.Roster, "query")
 		for _, it := range items {
 			if !it.Hidden {
 				q.Add(itemElement(it, false))
@@ -71,7 +72,7 @@ func (r *Router) rosterIQ(ctx context.Context, res *Resource, iq *host.IQ) (*wir
 		return q, nil
 	}
 	items := iq.Payload.Elements()
-	if len(items) != 1 || items[0].Name.Local != "item" || items[0].Name.Space != wire.NSRoster {
+	if len(items) != 1 || items[0].Name.Local != "item" || items[0].Name.Space != ns.Roster {
 		return nil, host.Errorf(host.ErrTypeModify, "bad-request", "a roster set carries exactly one item")
 	}
 	item := items[0]
@@ -145,7 +146,7 @@ func (r *Router) rosterRemove(ctx context.Context, user string, cj jid.JID) erro
 
 // sendSubscription routes a server-generated subscription stanza.
 func (r *Router) sendSubscription(ctx context.Context, from, to jid.JID, typ string) {
-	el := wire.New(wire.NSClient, "presence").SetAttr("type", typ).SetAttr("from", from.String()).SetAttr("to", to.String())
+	el := wire.New(ns.Client, "presence").SetAttr("type", typ).SetAttr("from", from.String()).SetAttr("to", to.String())
 	r.routeSubscription(ctx, from, to, typ, el)
 }
 
@@ -168,7 +169,7 @@ func (r *Router) routeSubscription(ctx context.Context, from, to jid.JID, typ st
 func (r *Router) unavailableTo(ctx context.Context, user string, to jid.JID) {
 	all, _ := r.availableOf(user)
 	for _, res := range all {
-		el := wire.New(wire.NSClient, "presence").SetAttr("type", "unavailable").SetAttr("from", res.jid.String()).SetAttr("to", to.String())
+		el := wire.New(ns.Client, "presence").SetAttr("type", "unavailable").SetAttr("from", res.jid.String()).SetAttr("to", to.String())
 		r.deliverTo(ctx, to, el)
 	}
 }
@@ -365,7 +366,7 @@ func (r *Router) inboundSubscription(ctx context.Context, from jid.JID, contact,
 // sendSubscriptionBack sends a server-generated answer from a local account
 // to the requester.
 func (r *Router) sendSubscriptionBack(ctx context.Context, from, to jid.JID, typ string) {
-	el := wire.New(wire.NSClient, "presence").SetAttr("type", typ).SetAttr("from", from.String()).SetAttr("to", to.String())
+	el := wire.New(ns.Client, "presence").SetAttr("type", typ).SetAttr("from", from.String()).SetAttr("to", to.String())
 	if r.isLocal(to) {
 		if to.Localpart() != "" {
 			r.inboundSubscription(ctx, from, to.Localpart(), typ, el)

@@ -15,6 +15,7 @@ import (
 
 	"mellium.im/xmpp/jid"
 
+	"github.com/xmppcheck/xmppcheck/internal/ns"
 	"github.com/xmppcheck/xmppcheck/reference/clock"
 	"github.com/xmppcheck/xmppcheck/reference/host"
 	"github.com/xmppcheck/xmppcheck/reference/metrics"
@@ -355,7 +356,7 @@ func (r *Router) Handle(ctx context.Context, res *Resource, el *wire.Element) {
 }
 
 // marshal serialises a stanza for a c2s stream.
-func marshal(el *wire.Element) []byte { return el.Append(nil, wire.NSClient) }
+func marshal(el *wire.Element) []byte { return el.Append(nil, ns.Client) }
 
 // isLocal reports whether j is on this server's domain.
 func (r *Router) isLocal(j jid.JID) bool { return j.Domainpart() == r.cfg.Domain }
@@ -431,7 +432,7 @@ func (r *Router) bounce(ctx context.Context, el *wire.Element, se *host.StanzaEr
 	if err != nil {
 		return
 	}
-	e := wire.New(wire.NSClient, kind).SetAttr("type", "error").SetAttr("id", el.Get("id")).SetAttr("from", el.Get("to")).SetAttr("to", from.String())
+	e := wire.New(ns.Client, kind).SetAttr("type", "error").SetAttr("id", el.Get("id")).SetAttr("from", el.Get("to")).SetAttr("to", from.String())
 	if e.Get("from") == "" {
 		e.SetAttr("from", r.cfg.Domain)
 	}

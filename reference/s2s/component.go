@@ -10,6 +10,7 @@ import (
 
 	"mellium.im/xmpp/stanza"
 
+	"github.com/xmppcheck/xmppcheck/internal/ns"
 	"github.com/xmppcheck/xmppcheck/reference/host"
 	"github.com/xmppcheck/xmppcheck/reference/wire"
 	"github.com/xmppcheck/xmppcheck/spec"
@@ -81,14 +82,14 @@ func (c *Component) Route(ctx context.Context, domain string, el *wire.Element) 
 	// Written without its namespace: the stanza takes the stream's.
 	var st Stanza
 	var err error
-	if el.Name.Space == wire.NSClient {
-		st, err = stanzaFrom(el.Append(nil, wire.NSClient), xml.StartElement{
+	if el.Name.Space == ns.Client {
+		st, err = stanzaFrom(el.Append(nil, ns.Client), xml.StartElement{
 			Name: xml.Name{Local: el.Name.Local},
 			Attr: []xml.Attr{{Name: xml.Name{Local: "from"}, Value: el.Get("from")}, {Name: xml.Name{Local: "to"}, Value: el.Get("to")},
 				{Name: xml.Name{Local: "type"}, Value: el.Get("type")}, {Name: xml.Name{Local: "id"}, Value: el.Get("id")}},
 		})
 	} else {
-		st, err = ParseStanza(el.Append(nil, wire.NSClient))
+		st, err = ParseStanza(el.Append(nil, ns.Client))
 	}
 	if err != nil {
 		return host.ErrBadRequest
@@ -107,10 +108,10 @@ func (c *Component) Route(ctx context.Context, domain string, el *wire.Element) 
 func (c *Component) deliver(ctx context.Context, st Stanza) {
 	el := st.elem
 	if el != nil {
-		el.Rename(NSServer, wire.NSClient)
+		el.Rename(ns.Server, ns.Client)
 	} else {
 		var err error
-		if el, err = wire.Parse(st.Raw, wire.NSClient); err != nil {
+		if el, err = wire.Parse(st.Raw, ns.Client); err != nil {
 			c.h.Logger().Warn("s2s: inbound stanza does not parse", "err", err)
 			return
 		}

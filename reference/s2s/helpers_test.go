@@ -2,67 +2,46 @@ package s2s
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/xmppcheck/xmppcheck/internal/ns"
 	"github.com/xmppcheck/xmppcheck/internal/syncbuf"
+	"github.com/xmppcheck/xmppcheck/internal/testcert"
 )
 
-// testCA issues certificates; with a nil CA the certificate is self-signed.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pool *x509.CertPool
-}
-
-func newTestCA(t testing.TB) *testCA {
+// newTestCA makes a CA whose pool the nodes that must verify peers trust.
+func newTestCA(t testing.TB) *testcert.CA {
 	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "xmppcheck test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	ca, err := testcert.NewCA("xmppcheck test CA")
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(c)
-	return &testCA{cert: c, key: key, pool: pool}
+	return ca
 }
 
-func issue(t testing.TB, ca *testCA, domain string) tls.Certificate {
+// issue makes a certificate for domain signed by ca, or self-signed when ca
+// is nil.
+func issue(t testing.TB, ca *testcert.CA, domain string) tls.Certificate {
 	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{
-		SerialNumber: serial, Subject: pkix.Name{CommonName: domain}, DNSNames: []string{domain},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-	}
-	parent, signer := tmpl, key
+	var (
+		c   tls.Certificate
+		err error
+	)
 	if ca != nil {
-		parent, signer = ca.cert, ca.key
+		c, err = ca.Issue(domain)
+	} else {
+		c, err = testcert.SelfSigned(domain)
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, signer)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	return c
 }
 
 // node is one in-process server with a recording Deliver.
@@ -188,7 +167,7 @@ func (p *rawPeer) starttls(maxVersion uint16) error {
 // starttlsWith is starttls presenting client certificates.
 func (p *rawPeer) starttlsWith(maxVersion uint16, certs ...tls.Certificate) error {
 	p.t.Helper()
-	p.send("<starttls xmlns='" + NSTLS + "'/>")
+	p.send("<starttls xmlns='" + ns.TLS + "'/>")
 	el, err := p.sr.next()
 	if err != nil || el.XMLName.Local != "proceed" {
 		p.t.Fatalf("starttls: %v %+v", err, el)

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/xmppcheck/xmppcheck/internal/ns"
 	"github.com/xmppcheck/xmppcheck/reference/accept"
 	"github.com/xmppcheck/xmppcheck/reference/redact"
 	"github.com/xmppcheck/xmppcheck/reference/wire"
@@ -124,7 +125,7 @@ func (ic *inConn) serve(ctx context.Context) {
 		return
 	}
 	// RFC 6120 §5.3.1: nothing but STARTTLS before TLS.
-	if ic.write("<stream:features><starttls xmlns='"+NSTLS+"'><required/></starttls></stream:features>") != nil {
+	if ic.write("<stream:features><starttls xmlns='"+ns.TLS+"'><required/></starttls></stream:features>") != nil {
 		return
 	}
 	el, err := sr.next()
@@ -134,11 +135,11 @@ func (ic *inConn) serve(ctx context.Context) {
 		}
 		return
 	}
-	if el.XMLName.Space != NSTLS || el.XMLName.Local != "starttls" {
+	if el.XMLName.Space != ns.TLS || el.XMLName.Local != "starttls" {
 		ic.fatal("policy-violation", "STARTTLS is required")
 		return
 	}
-	if ic.write("<proceed xmlns='"+NSTLS+"'/>") != nil {
+	if ic.write("<proceed xmlns='"+ns.TLS+"'/>") != nil {
 		return
 	}
 	tc := tls.Server(ic.conn, &tls.Config{
@@ -184,9 +185,9 @@ func (ic *inConn) serve(ctx context.Context) {
 		feats.WriteString("<stream:features>")
 		if !saslDone {
 			if from != "" && ic.s.verifyPeer(cs, from) {
-				feats.WriteString("<mechanisms xmlns='" + NSSASL + "'><mechanism>EXTERNAL</mechanism></mechanisms>")
+				feats.WriteString("<mechanisms xmlns='" + ns.SASL + "'><mechanism>EXTERNAL</mechanism></mechanisms>")
 			}
-			feats.WriteString("<dialback xmlns='" + NSDialbackFeat + "'><errors/></dialback>")
+			feats.WriteString("<dialback xmlns='" + ns.DialbackFeature + "'><errors/></dialback>")
 		}
 		feats.WriteString("</stream:features>")
 		if ic.write(feats.String()) != nil {
@@ -234,20 +235,20 @@ func (ic *inConn) elements(ctx context.Context, sr *wireStream, cs tls.Connectio
 		}
 		n := el.XMLName
 		switch {
-		case n.Space == NSSASL && n.Local == "auth":
+		case n.Space == ns.SASL && n.Local == "auth":
 			ok, err := ic.external(el, cs, from)
 			if err != nil || ok {
 				return ok, err
 			}
-		case n.Space == NSDialback && n.Local == "result":
+		case n.Space == ns.Dialback && n.Local == "result":
 			ic.dialbackResult(ctx, el, id)
-		case n.Space == NSDialback && n.Local == "verify":
+		case n.Space == ns.Dialback && n.Local == "verify":
 			ic.dialbackVerify(el)
 		case isStanza(n):
 			if err := ic.stanza(ctx, el); err != nil {
 				return false, err
 			}
-		case n.Space == NSStream && n.Local == "error":
+		case n.Space == ns.Stream && n.Local == "error":
 			ic.log.Info("s2s: peer sent a stream error", "condition", conditionOf(el))
 			ic.write("</stream:stream>")
 			return false, io.EOF
@@ -262,7 +263,7 @@ func (ic *inConn) elements(ctx context.Context, sr *wireStream, cs tls.Connectio
 // certificate must verify for the domain it claims.
 func (ic *inConn) external(el *element, cs tls.ConnectionState, from string) (bool, error) {
 	failure := func(cond string) (bool, error) {
-		return false, ic.write("<failure xmlns='" + NSSASL + "'><" + cond + "/></failure>")
+		return false, ic.write("<failure xmlns='" + ns.SASL + "'><" + cond + "/></failure>")
 	}
 	if el.attr("mechanism") != "EXTERNAL" {
 		return failure("invalid-mechanism")
@@ -278,7 +279,7 @@ func (ic *inConn) external(el *element, cs tls.ConnectionState, from string) (bo
 	if domain == "" || (from != "" && !strings.EqualFold(domain, from)) || !ic.s.verifyPeer(cs, domain) {
 		return failure("not-authorized")
 	}
-	if err := ic.write("<success xmlns='" + NSSASL + "'/>"); err != nil {
+	if err := ic.write("<success xmlns='" + ns.SASL + "'/>"); err != nil {
 		return false, err
 	}
 	ic.mu.Lock()
@@ -303,11 +304,11 @@ func (ic *inConn) dialbackResult(ctx context.Context, el *element, id string) {
 		ic.write(s)
 	}
 	if !ic.s.isLocal(to) {
-		answer("error", "<error type='cancel'><item-not-found xmlns='"+NSStanzas+"'/></error>")
+		answer("error", "<error type='cancel'><item-not-found xmlns='"+ns.StanzaErrors+"'/></error>")
 		return
 	}
 	if from == "" || ic.s.isLocal(from) || key == "" {
-		answer("error", "<error type='modify'><bad-request xmlns='"+NSStanzas+"'/></error>")
+		answer("error", "<error type='modify'><bad-request xmlns='"+ns.StanzaErrors+"'/></error>")
 		return
 	}
 	if ic.isAuthed(from) {
@@ -316,7 +317,7 @@ func (ic *inConn) dialbackResult(ctx context.Context, el *element, id string) {
 	}
 	if !ic.verifySlots.TryAcquire() {
 		// XEP-0220 §2.4: too many outstanding requests.
-		answer("error", "<error type='wait'><resource-constraint xmlns='"+NSStanzas+"'/></error>")
+		answer("error", "<error type='wait'><resource-constraint xmlns='"+ns.StanzaErrors+"'/></error>")
 		return
 	}
 	ic.wg.Add(1)
@@ -327,7 +328,7 @@ func (ic *inConn) dialbackResult(ctx context.Context, el *element, id string) {
 		switch {
 		case err != nil:
 			ic.log.Info("s2s: dialback verification failed", "remote", from, "err", redact.Wrap(err))
-			answer("error", "<error type='cancel'><remote-server-not-found xmlns='"+NSStanzas+"'/></error>")
+			answer("error", "<error type='cancel'><remote-server-not-found xmlns='"+ns.StanzaErrors+"'/></error>")
 		case valid:
 			ic.mu.Lock()
 			ic.authed[strings.ToLower(from)] = true

@@ -9,23 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xmppcheck/xmppcheck/internal/dockerenv"
+	"github.com/xmppcheck/xmppcheck/internal/testenv"
 	"github.com/xmppcheck/xmppcheck/spec/policies"
 )
-
-// requireTool skips when a host tool is missing, or fails when CI is set
-// (CI installs ci/host-packages.txt).
-func requireTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if dockerenv.InCI() {
-			t.Fatalf("CI is set but %s is not installed (ci/host-packages.txt)", name)
-		}
-		t.Skipf("SKIPPED: %s is not installed; set CI=true to make this a failure", name)
-	}
-	return p
-}
 
 // TestOpenSSLStartTLS drives `openssl s_client -starttls xmpp-server` at the
 // s2s port: TLS 1.1 is refused at the policy's 1.2 floor, TLS 1.2 works,
@@ -34,7 +20,7 @@ func requireTool(t *testing.T, name string) string {
 // make "refused" prove nothing), the same TLS 1.1 command succeeds against a
 // peer that allows TLS 1.1.
 func TestOpenSSLStartTLS(t *testing.T) {
-	openssl := requireTool(t, "openssl")
+	openssl := testenv.RequireTool(t, "", "openssl")
 	pol, err := policies.LoadDefault()
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 
 	"mellium.im/xmpp/stanza"
 
+	"github.com/xmppcheck/xmppcheck/internal/ns"
 	"github.com/xmppcheck/xmppcheck/reference/redact"
 )
 
@@ -220,7 +221,7 @@ func (o *outConn) run(ctx context.Context) {
 // handle processes an element the remote server sent on our stream.
 func (o *outConn) handle(el *element, authed *bool) (bool, error) {
 	switch {
-	case el.XMLName.Space == NSDialback && el.XMLName.Local == "result":
+	case el.XMLName.Space == ns.Dialback && el.XMLName.Local == "result":
 		switch el.attr("type") {
 		case "valid":
 			*authed = true
@@ -230,7 +231,7 @@ func (o *outConn) handle(el *element, authed *bool) (bool, error) {
 		default:
 			return false, fmt.Errorf("%w: dialback error %s", ErrAuth, conditionOf(el))
 		}
-	case el.XMLName.Space == NSDialback && el.XMLName.Local == "verify":
+	case el.XMLName.Space == ns.Dialback && el.XMLName.Local == "verify":
 		id := el.attr("id")
 		o.mu.Lock()
 		req, ok := o.pending[id]
@@ -244,7 +245,7 @@ func (o *outConn) handle(el *element, authed *bool) (bool, error) {
 			req.res <- r
 		}
 		return false, nil
-	case el.XMLName.Space == NSStream && el.XMLName.Local == "error":
+	case el.XMLName.Space == ns.Stream && el.XMLName.Local == "error":
 		return false, fmt.Errorf("s2s: stream error from %s: %s", o.domain, conditionOf(el))
 	}
 	o.log.Debug("s2s: ignored element on outbound stream", "element", el.XMLName.Local)
@@ -403,18 +404,18 @@ func (o *outConn) connect(ctx context.Context) (net.Conn, *streamReader, string,
 		return nil, nil, "", false, err
 	}
 	// RFC 6120 §5.3.1: STARTTLS is mandatory here.
-	if feats.child(NSTLS, "starttls") == nil {
+	if feats.child(ns.TLS, "starttls") == nil {
 		io.WriteString(conn, streamError("policy-violation", "TLS is required")+"</stream:stream>")
 		return nil, nil, "", false, ErrNoTLS
 	}
-	if _, err := io.WriteString(conn, "<starttls xmlns='"+NSTLS+"'/>"); err != nil {
+	if _, err := io.WriteString(conn, "<starttls xmlns='"+ns.TLS+"'/>"); err != nil {
 		return nil, nil, "", false, err
 	}
 	el, err := sr.next()
 	if err != nil {
 		return nil, nil, "", false, err
 	}
-	if el.XMLName.Space != NSTLS || el.XMLName.Local != "proceed" {
+	if el.XMLName.Space != ns.TLS || el.XMLName.Local != "proceed" {
 		return nil, nil, "", false, fmt.Errorf("%w: STARTTLS refused (%s)", ErrNoTLS, el.XMLName.Local)
 	}
 	tc := tls.Client(conn, &tls.Config{
@@ -454,14 +455,14 @@ func (o *outConn) connect(ctx context.Context) (net.Conn, *streamReader, string,
 	}
 	if verified && hasMechanism(feats, "EXTERNAL") {
 		// XEP-0178 §3: the authorization identity is left empty ("=").
-		if _, err := io.WriteString(tc, "<auth xmlns='"+NSSASL+"' mechanism='EXTERNAL'>=</auth>"); err != nil {
+		if _, err := io.WriteString(tc, "<auth xmlns='"+ns.SASL+"' mechanism='EXTERNAL'>=</auth>"); err != nil {
 			return nil, nil, "", false, err
 		}
 		el, err := sr.next()
 		if err != nil {
 			return nil, nil, "", false, err
 		}
-		if el.XMLName.Space == NSSASL && el.XMLName.Local == "success" {
+		if el.XMLName.Space == ns.SASL && el.XMLName.Local == "success" {
 			sr, _, _, err = restart()
 			if err != nil {
 				return nil, nil, "", false, err
@@ -471,7 +472,7 @@ func (o *outConn) connect(ctx context.Context) (net.Conn, *streamReader, string,
 		}
 		o.log.Info("s2s: SASL EXTERNAL refused; trying dialback", "condition", conditionOf(el))
 	}
-	if feats.child(NSDialbackFeat, "dialback") == nil && !declaresDialback(h) {
+	if feats.child(ns.DialbackFeature, "dialback") == nil && !declaresDialback(h) {
 		return nil, nil, "", false, fmt.Errorf("%w: %s offers neither usable SASL EXTERNAL nor dialback", ErrAuth, o.domain)
 	}
 	id := headerAttr(h, "id")
@@ -487,17 +488,17 @@ func (o *outConn) features(sr *streamReader) (*element, error) {
 	if err != nil {
 		return nil, err
 	}
-	if el.XMLName.Space == NSStream && el.XMLName.Local == "error" {
+	if el.XMLName.Space == ns.Stream && el.XMLName.Local == "error" {
 		return nil, fmt.Errorf("s2s: stream error from %s: %s", o.domain, conditionOf(el))
 	}
-	if el.XMLName.Space != NSStream || el.XMLName.Local != "features" {
+	if el.XMLName.Space != ns.Stream || el.XMLName.Local != "features" {
 		return nil, fmt.Errorf("s2s: %s sent <%s/>, want stream features", o.domain, el.XMLName.Local)
 	}
 	return el, nil
 }
 
 func hasMechanism(feats *element, name string) bool {
-	m := feats.child(NSSASL, "mechanisms")
+	m := feats.child(ns.SASL, "mechanisms")
 	if m == nil {
 		return false
 	}
@@ -511,7 +512,7 @@ func hasMechanism(feats *element, name string) bool {
 
 func declaresDialback(h xml.StartElement) bool {
 	for _, a := range h.Attr {
-		if a.Name.Space == "xmlns" && a.Value == NSDialback {
+		if a.Name.Space == "xmlns" && a.Value == ns.Dialback {
 			return true
 		}
 	}

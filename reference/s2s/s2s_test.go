@@ -10,12 +10,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xmppcheck/xmppcheck/internal/ns"
+	"github.com/xmppcheck/xmppcheck/internal/testcert"
 	"github.com/xmppcheck/xmppcheck/spec/policies"
 	"mellium.im/xmpp/stanza"
 )
 
 // pair starts a.test and b.test federating on loopback.
-func pair(t *testing.T, ca *testCA, optsA, optsB []Option) (*node, *node) {
+func pair(t *testing.T, ca *testcert.CA, optsA, optsB []Option) (*node, *node) {
 	t.Helper()
 	lnA, lnB := listen(t), listen(t)
 	certA, certB := issue(t, ca, "a.test"), issue(t, ca, "b.test")
@@ -32,12 +34,12 @@ func TestFederation(t *testing.T) {
 	ca := newTestCA(t)
 	for _, tc := range []struct {
 		name       string
-		ca         *testCA
+		ca         *testcert.CA
 		opts       []Option
 		wantMethod string
 	}{
 		{"dialback with self-signed certificates", nil, []Option{WithPolicy(pol)}, "method=dialback"},
-		{"SASL EXTERNAL with verifiable certificates", ca, []Option{WithPolicy(pol), WithRootCAs(ca.pool)}, "method=\"SASL EXTERNAL\""},
+		{"SASL EXTERNAL with verifiable certificates", ca, []Option{WithPolicy(pol), WithRootCAs(ca.Pool)}, "method=\"SASL EXTERNAL\""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a, b := pair(t, tc.ca, tc.opts, tc.opts)
@@ -196,7 +198,7 @@ func TestInboundTLSFloor(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := dialRaw(t, ln.Addr().String())
 			_, feats := p.open("x.test", "b.test")
-			if tl := feats.child(NSTLS, "starttls"); tl == nil || tl.child(NSTLS, "required") == nil {
+			if tl := feats.child(ns.TLS, "starttls"); tl == nil || tl.child(ns.TLS, "required") == nil {
 				t.Fatalf("features %+v: STARTTLS not required", feats)
 			}
 			err := p.starttls(tc.max)
@@ -205,7 +207,7 @@ func TestInboundTLSFloor(t *testing.T) {
 			}
 			if err == nil {
 				_, feats := p.open("x.test", "b.test")
-				if feats.child(NSDialbackFeat, "dialback") == nil {
+				if feats.child(ns.DialbackFeature, "dialback") == nil {
 					t.Fatalf("no dialback offered after TLS: %+v", feats)
 				}
 			}
@@ -275,7 +277,7 @@ func TestSpoofedSenderDomainRefused(t *testing.T) {
 	// one from c.test, which ends the stream and is not delivered.
 	ca := newTestCA(t)
 	lnA := listen(t)
-	a := startNode(t, "a.test", lnA, issue(t, ca, "a.test"), WithRootCAs(ca.pool))
+	a := startNode(t, "a.test", lnA, issue(t, ca, "a.test"), WithRootCAs(ca.Pool))
 	p := dialRaw(t, lnA.Addr().String())
 	p.open("b.test", "a.test")
 	if err := p.starttlsWith(tls.VersionTLS13, issue(t, ca, "b.test")); err != nil {
@@ -284,7 +286,7 @@ func TestSpoofedSenderDomainRefused(t *testing.T) {
 	if _, feats := p.open("b.test", "a.test"); !hasMechanism(feats, "EXTERNAL") {
 		t.Fatalf("no SASL EXTERNAL offered for a verifiable certificate: %+v", feats)
 	}
-	p.send("<auth xmlns='" + NSSASL + "' mechanism='EXTERNAL'>=</auth>")
+	p.send("<auth xmlns='" + ns.SASL + "' mechanism='EXTERNAL'>=</auth>")
 	if el := p.next(); el.XMLName.Local != "success" {
 		t.Fatalf("EXTERNAL: %+v", el)
 	}
@@ -404,7 +406,7 @@ func TestInboundLimits(t *testing.T) {
 	startNode(t, "b.test", ln, issue(t, nil, "b.test"), WithMaxInbound(1), WithIOTimeout(2*time.Second))
 	// The first stream is served (positive control) …
 	p1 := dialRaw(t, ln.Addr().String())
-	if _, feats := p1.open("x.test", "b.test"); feats.child(NSTLS, "starttls") == nil {
+	if _, feats := p1.open("x.test", "b.test"); feats.child(ns.TLS, "starttls") == nil {
 		t.Fatalf("first stream: %+v", feats)
 	}
 	// … a second one while it is open is closed without a stream header.
@@ -432,7 +434,7 @@ func TestInboundRestrictedXML(t *testing.T) {
 	for _, tc := range []struct{ name, send, want string }{
 		{"comment", "<!-- hi -->", "restricted-xml"},
 		{"processing instruction", "<?foo bar?>", "restricted-xml"},
-		{"not well-formed", "<starttls xmlns='" + NSTLS + "'></proceed>", "not-well-formed"},
+		{"not well-formed", "<starttls xmlns='" + ns.TLS + "'></proceed>", "not-well-formed"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := dialRaw(t, ln.Addr().String())

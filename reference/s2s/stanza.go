@@ -6,6 +6,7 @@ import (
 
 	"mellium.im/xmpp/jid"
 
+	"github.com/xmppcheck/xmppcheck/internal/ns"
 	"github.com/xmppcheck/xmppcheck/reference/wire"
 	"mellium.im/xmpp/stanza"
 )
@@ -102,9 +103,9 @@ func Bounce(s Stanza, cond stanza.Condition, text string) Stanza {
 	if s.ID != "" {
 		b = append(b, " id='"+attrEscape(s.ID)+"'"...)
 	}
-	b = append(b, " type='error'><error type='"+typ+"'><"+string(cond)+" xmlns='"+NSStanzas+"'/>"...)
+	b = append(b, " type='error'><error type='"+typ+"'><"+string(cond)+" xmlns='"+ns.StanzaErrors+"'/>"...)
 	if text != "" {
-		b = append(b, "<text xmlns='"+NSStanzas+"'>"+textEscape(text)+"</text>"...)
+		b = append(b, "<text xmlns='"+ns.StanzaErrors+"'>"+textEscape(text)+"</text>"...)
 	}
 	b = append(b, "</error></"+s.Name+">"...)
 	return Stanza{Name: s.Name, From: s.To, To: s.From, Type: "error", ID: s.ID, Raw: b}

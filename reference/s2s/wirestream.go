@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 
+	"github.com/xmppcheck/xmppcheck/internal/ns"
 	"github.com/xmppcheck/xmppcheck/reference/wire"
 )
 
@@ -23,7 +24,7 @@ func (ws *wireStream) header() (from, to string, err error) {
 	if err != nil {
 		return "", "", err
 	}
-	if h.Name.Space != NSStream || h.Name.Local != "stream" {
+	if h.Name.Space != ns.Stream || h.Name.Local != "stream" {
 		return "", "", errors.New("s2s: not a stream header")
 	}
 	return h.Get("from"), h.Get("to"), nil

@@ -9,20 +9,8 @@ import (
 	"io"
 	"strings"
 
+	"github.com/xmppcheck/xmppcheck/internal/ns"
 	"github.com/xmppcheck/xmppcheck/reference/wire"
-)
-
-// Namespaces (RFC 6120, XEP-0220).
-const (
-	NSServer       = "jabber:server"
-	NSClient       = "jabber:client"
-	NSStream       = "http://etherx.jabber.org/streams"
-	NSDialback     = "jabber:server:dialback"
-	NSDialbackFeat = "urn:xmpp:features:dialback"
-	NSTLS          = "urn:ietf:params:xml:ns:xmpp-tls"
-	NSSASL         = "urn:ietf:params:xml:ns:xmpp-sasl"
-	NSStreams      = "urn:ietf:params:xml:ns:xmpp-streams"
-	NSStanzas      = "urn:ietf:params:xml:ns:xmpp-stanzas"
 )
 
 // errRestricted is restricted XML (RFC 6120 §11.1: no DTDs, comments,
@@ -110,7 +98,7 @@ func (sr *streamReader) header() (xml.StartElement, error) {
 				return xml.StartElement{}, fmt.Errorf("s2s: text before the stream header")
 			}
 		case xml.StartElement:
-			if t.Name.Space != NSStream || t.Name.Local != "stream" {
+			if t.Name.Space != ns.Stream || t.Name.Local != "stream" {
 				return xml.StartElement{}, fmt.Errorf("s2s: got <%s xmlns='%s'>, want a stream header", t.Name.Local, t.Name.Space)
 			}
 			sr.rec.discard(sr.d.InputOffset())
@@ -191,7 +179,7 @@ func (sr *streamReader) next() (*element, error) {
 }
 
 func isStanza(n xml.Name) bool {
-	return (n.Space == NSServer || n.Space == NSClient) && (n.Local == "message" || n.Local == "presence" || n.Local == "iq")
+	return (n.Space == ns.Server || n.Space == ns.Client) && (n.Local == "message" || n.Local == "presence" || n.Local == "iq")
 }
 
 // attrEscape escapes s for a single-quoted attribute value.
@@ -229,9 +217,9 @@ func headerAttr(h xml.StartElement, name string) string {
 
 // streamError is the stream error element of RFC 6120 §4.9.
 func streamError(cond, text string) string {
-	s := "<stream:error><" + cond + " xmlns='" + NSStreams + "'/>"
+	s := "<stream:error><" + cond + " xmlns='" + ns.StreamErrors + "'/>"
 	if text != "" {
-		s += "<text xmlns='" + NSStreams + "'>" + textEscape(text) + "</text>"
+		s += "<text xmlns='" + ns.StreamErrors + "'>" + textEscape(text) + "</text>"
 	}
 	return s + "</stream:error>"
 }
@@ -266,7 +254,7 @@ func reroot(raw []byte) ([]byte, xml.StartElement, error) {
 		var kept []xml.Attr
 		for _, a := range st.Attr {
 			if a.Name.Space == "" && a.Name.Local == "xmlns" {
-				if a.Value == NSClient || a.Value == NSServer {
+				if a.Value == ns.Client || a.Value == ns.Server {
 					continue
 				}
 				return nil, xml.StartElement{}, fmt.Errorf("s2s: stanza in namespace %q", a.Value)

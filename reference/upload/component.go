@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/xmppcheck/xmppcheck/internal/ns"
 	"github.com/xmppcheck/xmppcheck/reference/host"
 	"github.com/xmppcheck/xmppcheck/reference/wire"
 	"github.com/xmppcheck/xmppcheck/spec"
@@ -137,10 +138,10 @@ func (c *Component) Start(ctx context.Context) error {
 	h := c.h
 	h.AddService(c.jid)
 	h.AddItem(host.Item{JID: c.jid, Name: "HTTP File Upload"})
-	h.HandleIQ(c.jid, NS, "request", c.slotIQ)
-	h.HandleIQ(c.jid, nsDiscoInfo, "query", c.discoInfo)
-	h.HandleIQ(c.jid, "http://jabber.org/protocol/disco#items", "query", func(ctx context.Context, iq *host.IQ) (*wire.Element, error) {
-		return wire.New("http://jabber.org/protocol/disco#items", "query"), nil
+	h.HandleIQ(c.jid, ns.Upload, "request", c.slotIQ)
+	h.HandleIQ(c.jid, ns.DiscoInfo, "query", c.discoInfo)
+	h.HandleIQ(c.jid, ns.DiscoItems, "query", func(ctx context.Context, iq *host.IQ) (*wire.Element, error) {
+		return wire.New(ns.DiscoItems, "query"), nil
 	})
 	h.Every("upload-purge", PurgeInterval(c.svc.Retention()), func(ctx context.Context, now time.Time) {
 		if _, err := c.svc.Purge(ctx); err != nil && ctx.Err() == nil {
@@ -208,7 +209,7 @@ func stanzaError(err error) error {
 		if se != nil {
 			max = se.MaxSize
 		}
-		ftl := wire.New(NS, "file-too-large").Add(wire.New(NS, "max-file-size").AddText(strconv.FormatInt(max, 10)))
+		ftl := wire.New(ns.Upload, "file-too-large").Add(wire.New(ns.Upload, "max-file-size").AddText(strconv.FormatInt(max, 10)))
 		return &host.StanzaError{Type: host.ErrTypeModify, Condition: "not-acceptable", Text: text, Extra: []*wire.Element{ftl}}
 	case errors.Is(err, ErrQuota):
 		return &host.StanzaError{Type: host.ErrTypeWait, Condition: "resource-constraint", Text: text}

@@ -19,8 +19,9 @@ import (
 
 	"mellium.im/xmpp/stanza"
 
-	"github.com/xmppcheck/xmppcheck/internal/dockerenv"
+	"github.com/xmppcheck/xmppcheck/internal/ns"
 	"github.com/xmppcheck/xmppcheck/internal/syncbuf"
+	"github.com/xmppcheck/xmppcheck/internal/testenv"
 	"github.com/xmppcheck/xmppcheck/internal/xmppclient"
 	"github.com/xmppcheck/xmppcheck/reference"
 	"github.com/xmppcheck/xmppcheck/reference/referencetest"
@@ -94,7 +95,7 @@ func TestServerUpload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !info.HasFeature(upload.NS) || !strings.Contains(info.Raw, "category='store'") && !strings.Contains(info.Raw, `category="store"`) {
+	if !info.HasFeature(ns.Upload) || !strings.Contains(info.Raw, "category='store'") && !strings.Contains(info.Raw, `category="store"`) {
 		t.Fatalf("disco#info of %s: %s", service, info.Raw)
 	}
 	if !regexp.MustCompile(`max-file-size['"]>\s*<value>104857600</value>`).MatchString(info.Raw) {
@@ -235,8 +236,8 @@ func countData(t *testing.T, dataDir string) int {
 // recipient (a go-sendxmpp --listen) receives its URL, and curl fetches the
 // same bytes from it.
 func TestGoSendxmppHTTPUpload(t *testing.T) {
-	bin := requireTool(t, "go-sendxmpp")
-	curl := requireTool(t, "curl")
+	bin := testenv.RequireTool(t, "", "go-sendxmpp")
+	curl := testenv.RequireTool(t, "", "curl")
 	srv := startServer(t)
 	for _, u := range []string{"alice", "bob"} {
 		if err := srv.CreateUser(context.Background(), u, u+"-pw"); err != nil {
@@ -291,16 +292,4 @@ func TestGoSendxmppHTTPUpload(t *testing.T) {
 	if !bytes.Equal(out, content) {
 		t.Fatalf("curl fetched %d bytes, not the %d sent", len(out), len(content))
 	}
-}
-
-func requireTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if dockerenv.InCI() {
-			t.Fatalf("CI is set but %s is not installed (ci/host-packages.txt)", name)
-		}
-		t.Skipf("SKIPPED: %s is not installed; set CI=true to make this a failure", name)
-	}
-	return p
 }

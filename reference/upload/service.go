@@ -24,9 +24,6 @@ import (
 	"github.com/xmppcheck/xmppcheck/spec"
 )
 
-// NS is the XEP-0363 namespace.
-const NS = "urn:xmpp:http:upload:0"
-
 // Sealer seals and opens data at rest under the server's key file. The
 // reference server's store provides one; Open must reject data Seal did not
 // produce.

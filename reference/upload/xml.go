@@ -7,13 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-)
 
-// Namespaces used in answers.
-const (
-	nsDiscoInfo = "http://jabber.org/protocol/disco#info"
-	nsStanzas   = "urn:ietf:params:xml:ns:xmpp-stanzas"
-	nsData      = "jabber:x:data"
+	"github.com/xmppcheck/xmppcheck/internal/ns"
 )
 
 // ParseRequest decodes a XEP-0363 §4 slot request element.
@@ -42,7 +37,7 @@ func esc(s string) string {
 
 // SlotXML is the <slot/> answer of XEP-0363 §4.
 func SlotXML(s Slot) []byte {
-	return []byte(`<slot xmlns='` + NS + `'><put url='` + esc(s.PutURL) + `'/><get url='` + esc(s.GetURL) + `'/></slot>`)
+	return []byte(`<slot xmlns='` + ns.Upload + `'><put url='` + esc(s.PutURL) + `'/><get url='` + esc(s.GetURL) + `'/></slot>`)
 }
 
 // ErrorXML is the <error/> child of an IQ error answering a refused slot
@@ -56,7 +51,7 @@ func ErrorXML(err error) []byte {
 		text = se.Text
 	}
 	t := func(s string) string {
-		return `<text xmlns='` + nsStanzas + `'>` + esc(s) + `</text>`
+		return `<text xmlns='` + ns.StanzaErrors + `'>` + esc(s) + `</text>`
 	}
 	switch {
 	case errors.Is(err, ErrTooLarge):
@@ -64,29 +59,29 @@ func ErrorXML(err error) []byte {
 		if se != nil {
 			max = se.MaxSize
 		}
-		return []byte(`<error type='modify'><not-acceptable xmlns='` + nsStanzas + `'/>` + t(text) +
-			`<file-too-large xmlns='` + NS + `'><max-file-size>` + strconv.FormatInt(max, 10) +
+		return []byte(`<error type='modify'><not-acceptable xmlns='` + ns.StanzaErrors + `'/>` + t(text) +
+			`<file-too-large xmlns='` + ns.Upload + `'><max-file-size>` + strconv.FormatInt(max, 10) +
 			`</max-file-size></file-too-large></error>`)
 	case errors.Is(err, ErrQuota):
-		return []byte(`<error type='wait'><resource-constraint xmlns='` + nsStanzas + `'/>` + t(text) + `</error>`)
+		return []byte(`<error type='wait'><resource-constraint xmlns='` + ns.StanzaErrors + `'/>` + t(text) + `</error>`)
 	case errors.Is(err, ErrBadRequest):
-		return []byte(`<error type='modify'><bad-request xmlns='` + nsStanzas + `'/>` + t(text) + `</error>`)
+		return []byte(`<error type='modify'><bad-request xmlns='` + ns.StanzaErrors + `'/>` + t(text) + `</error>`)
 	case errors.Is(err, ErrNoBaseURL):
-		return []byte(`<error type='cancel'><service-unavailable xmlns='` + nsStanzas + `'/></error>`)
+		return []byte(`<error type='cancel'><service-unavailable xmlns='` + ns.StanzaErrors + `'/></error>`)
 	}
-	return []byte(`<error type='wait'><internal-server-error xmlns='` + nsStanzas + `'/></error>`)
+	return []byte(`<error type='wait'><internal-server-error xmlns='` + ns.StanzaErrors + `'/></error>`)
 }
 
 // DiscoInfoXML is the disco#info answer of the upload service (XEP-0363 §3):
 // the store/file identity, the feature, and the max-file-size form, in the
 // order clients read it (FORM_TYPE first).
 func (s *Service) DiscoInfoXML() []byte {
-	return []byte(`<query xmlns='` + nsDiscoInfo + `'>` +
+	return []byte(`<query xmlns='` + ns.DiscoInfo + `'>` +
 		`<identity category='store' type='file' name='HTTP File Upload'/>` +
-		`<feature var='` + nsDiscoInfo + `'/>` +
-		`<feature var='` + NS + `'/>` +
-		`<x xmlns='` + nsData + `' type='result'>` +
-		`<field var='FORM_TYPE' type='hidden'><value>` + NS + `</value></field>` +
+		`<feature var='` + ns.DiscoInfo + `'/>` +
+		`<feature var='` + ns.Upload + `'/>` +
+		`<x xmlns='` + ns.DataForms + `' type='result'>` +
+		`<field var='FORM_TYPE' type='hidden'><value>` + ns.Upload + `</value></field>` +
 		`<field var='max-file-size'><value>` + strconv.FormatInt(s.cfg.maxFileSize, 10) + `</value></field>` +
 		`</x></query>`)
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/xmppcheck/xmppcheck/internal/ns"
 	mupload "mellium.im/xmpp/upload"
 )
 
@@ -103,13 +104,13 @@ func TestDiscoInfo(t *testing.T) {
 	}
 	found := false
 	for _, fe := range q.Feature {
-		found = found || fe.Var == NS
+		found = found || fe.Var == ns.Upload
 	}
 	if !found {
-		t.Errorf("feature %s missing", NS)
+		t.Errorf("feature %s missing", ns.Upload)
 	}
 	// Clients such as go-sendxmpp read max-file-size right after FORM_TYPE.
-	if len(q.X.Field) != 2 || q.X.Field[0].Value != NS || q.X.Field[1].Var != "max-file-size" || q.X.Field[1].Value != "12345" {
+	if len(q.X.Field) != 2 || q.X.Field[0].Value != ns.Upload || q.X.Field[1].Var != "max-file-size" || q.X.Field[1].Value != "12345" {
 		t.Errorf("form %+v", q.X.Field)
 	}
 }

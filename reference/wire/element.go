@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/xmppcheck/xmppcheck/internal/ns"
 )
 
 // Name is an expanded XML name: namespace and local part.
@@ -60,7 +62,7 @@ func (e *Element) Has(local string) bool {
 // Lang returns the xml:lang attribute, or "".
 func (e *Element) Lang() string {
 	for _, a := range e.Attr {
-		if a.Name.Local == "lang" && a.Name.Space == NSXML {
+		if a.Name.Local == "lang" && a.Name.Space == ns.XML {
 			return a.Value
 		}
 	}
@@ -206,7 +208,7 @@ func (e *Element) Rename(from, to string) {
 func (e *Element) String() string { return string(e.Append(nil, "")) }
 
 // Append appends e serialised to buf. parentNS is the default namespace in
-// scope where e is written (for a stanza on a c2s stream, NSClient): e's own
+// scope where e is written (for a stanza on a c2s stream, ns.Client): e's own
 // namespace is declared only when it differs. Namespaced attributes other
 // than xml: get generated prefixes.
 func (e *Element) Append(buf []byte, parentNS string) []byte {
@@ -222,7 +224,7 @@ func (e *Element) Append(buf []byte, parentNS string) []byte {
 		buf = append(buf, ' ')
 		switch a.Name.Space {
 		case "":
-		case NSXML:
+		case ns.XML:
 			buf = append(buf, "xml:"...)
 		default:
 			p := "a" + strconv.Itoa(gen)

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"testing"
+
+	"github.com/xmppcheck/xmppcheck/internal/ns"
 )
 
 // FuzzReader feeds arbitrary bytes after a valid stream header to the stream
@@ -45,14 +47,14 @@ func FuzzReader(f *testing.F) {
 				}
 				return
 			}
-			s := el.Append(nil, NSClient)
+			s := el.Append(nil, ns.Client)
 			r2 := NewReader(io.MultiReader(bytes.NewReader([]byte(hdr)), bytes.NewReader(s)))
 			r2.ReadHeader()
 			el2, err := r2.Next()
 			if err != nil {
 				t.Fatalf("own output %q unreadable: %v", s, err)
 			}
-			if s2 := el2.Append(nil, NSClient); !bytes.Equal(s, s2) {
+			if s2 := el2.Append(nil, ns.Client); !bytes.Equal(s, s2) {
 				t.Fatalf("round trip changed\n%q\n%q", s, s2)
 			}
 			full := el.String()

@@ -1,38 +1,14 @@
 package wire
 
-// Namespaces used on c2s and s2s streams.
-const (
-	NSStream       = "http://etherx.jabber.org/streams"       // RFC 6120 §4.8.1
-	NSClient       = "jabber:client"                          // RFC 6120 §4.8.3
-	NSServer       = "jabber:server"                          // RFC 6120 §4.8.3
-	NSXML          = "http://www.w3.org/XML/1998/namespace"   // xml: prefix
-	NSXMLNS        = "http://www.w3.org/2000/xmlns/"          // xmlns: prefix
-	NSStreamErrors = "urn:ietf:params:xml:ns:xmpp-streams"    // RFC 6120 §4.9.3
-	NSStanzaErrors = "urn:ietf:params:xml:ns:xmpp-stanzas"    // RFC 6120 §8.3.3
-	NSTLS          = "urn:ietf:params:xml:ns:xmpp-tls"        // RFC 6120 §5
-	NSSASL         = "urn:ietf:params:xml:ns:xmpp-sasl"       // RFC 6120 §6
-	NSBind         = "urn:ietf:params:xml:ns:xmpp-bind"       // RFC 6120 §7
-	NSSession      = "urn:ietf:params:xml:ns:xmpp-session"    // RFC 3921 §3 (legacy)
-	NSRoster       = "jabber:iq:roster"                       // RFC 6121 §2
-	NSDelay        = "urn:xmpp:delay"                         // XEP-0203
-	NSDataForms    = "jabber:x:data"                          // XEP-0004
-	NSRegister     = "jabber:iq:register"                     // XEP-0077
-	NSRegisterFeat = "http://jabber.org/features/iq-register" // XEP-0077 §3.1
-	NSDiscoInfo    = "http://jabber.org/protocol/disco#info"  // XEP-0030
-	NSDiscoItems   = "http://jabber.org/protocol/disco#items" // XEP-0030
-	NSVCard        = "vcard-temp"                             // XEP-0054
-	NSPing         = "urn:xmpp:ping"                          // XEP-0199
-	NSChatStates   = "http://jabber.org/protocol/chatstates"  // XEP-0085
-	NSSASLCB       = "urn:xmpp:sasl-cb:0"                     // XEP-0440
-)
+import "github.com/xmppcheck/xmppcheck/internal/ns"
 
 // internSet are names and namespaces common on XMPP streams; reading them
 // allocates nothing.
 var internSet = []string{
-	NSStream, NSClient, NSServer, NSXML, NSStreamErrors, NSStanzaErrors,
-	NSTLS, NSSASL, NSBind, NSSession, NSRoster, NSDelay, NSDataForms,
-	NSRegister, NSDiscoInfo, NSDiscoItems, NSVCard, NSPing, NSChatStates,
-	"urn:xmpp:receipts", "urn:xmpp:chat-markers:0", "urn:xmpp:sid:0",
+	ns.Stream, ns.Client, ns.Server, ns.XML, ns.StreamErrors, ns.StanzaErrors,
+	ns.TLS, ns.SASL, ns.Bind, ns.Session, ns.Roster, ns.Delay, ns.DataForms,
+	ns.Register, ns.DiscoInfo, ns.DiscoItems, ns.VCard, ns.Ping, ns.ChatStates,
+	ns.Receipts, ns.ChatMarkers, ns.StanzaID,
 	"message", "presence", "iq", "body", "subject", "thread", "show",
 	"status", "priority", "query", "item", "group", "error", "text",
 	"to", "from", "id", "type", "xmlns", "stream", "lang", "version",
@@ -123,3 +99,11 @@ func isChar(r rune) bool {
 	}
 	return false
 }
+
+// Namespaces reference/host still names through this package; everything
+// else names them from package ns.
+const (
+	NSClient       = ns.Client
+	NSStanzaErrors = ns.StanzaErrors
+	NSXML          = ns.XML
+)

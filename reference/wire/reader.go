@@ -6,6 +6,8 @@ import (
 	"io"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/xmppcheck/xmppcheck/internal/ns"
 )
 
 // Condition is an RFC 6120 §4.9.3 stream error condition a reader reports.
@@ -446,7 +448,7 @@ func (r *Reader) attrValue() (string, error) {
 
 func (r *Reader) lookup(prefix string) (string, bool) {
 	if prefix == "xml" {
-		return NSXML, true
+		return ns.XML, true
 	}
 	for i := len(r.scope) - 1; i >= 0; i-- {
 		if r.scope[i].prefix == prefix {
@@ -522,7 +524,7 @@ func (r *Reader) startTag() (*Element, string, bool, error) {
 	for _, a := range attrs {
 		switch {
 		case a.prefix == "" && a.local == "xmlns":
-			if a.value == NSXML || a.value == NSXMLNS {
+			if a.value == ns.XML || a.value == ns.XMLNS {
 				return nil, "", false, r.syntax(NotWellFormed, "reserved namespace %q as default namespace", a.value)
 			}
 			r.scope = append(r.scope, binding{"", a.value})
@@ -530,10 +532,10 @@ func (r *Reader) startTag() (*Element, string, bool, error) {
 			switch {
 			case a.value == "":
 				return nil, "", false, r.syntax(NotWellFormed, "prefix %q bound to the empty namespace", a.local)
-			case a.local == "xmlns", a.value == NSXMLNS:
+			case a.local == "xmlns", a.value == ns.XMLNS:
 				return nil, "", false, r.syntax(NotWellFormed, "the xmlns prefix cannot be declared")
-			case (a.local == "xml") != (a.value == NSXML):
-				return nil, "", false, r.syntax(NotWellFormed, "the xml prefix is bound only to %s", NSXML)
+			case (a.local == "xml") != (a.value == ns.XML):
+				return nil, "", false, r.syntax(NotWellFormed, "the xml prefix is bound only to %s", ns.XML)
 			}
 			r.scope = append(r.scope, binding{a.local, a.value})
 		default:
@@ -861,8 +863,8 @@ func (r *Reader) readHeader() (*Header, error) {
 	if err != nil {
 		return nil, err
 	}
-	if el.Name.Space != NSStream || el.Name.Local != "stream" {
-		return nil, r.syntax(InvalidNamespace, "stream header is {%s}%s, not {%s}stream", el.Name.Space, el.Name.Local, NSStream)
+	if el.Name.Space != ns.Stream || el.Name.Local != "stream" {
+		return nil, r.syntax(InvalidNamespace, "stream header is {%s}%s, not {%s}stream", el.Name.Space, el.Name.Local, ns.Stream)
 	}
 	if empty {
 		return nil, r.syntax(BadFormat, "empty stream header")

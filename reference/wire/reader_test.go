@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"github.com/xmppcheck/xmppcheck/internal/ns"
 )
 
 const hdr = `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>`
@@ -18,11 +20,11 @@ func TestReadHeader(t *testing.T) {
 		cond     Condition
 		ns, to   string
 	}{
-		{name: "client", in: hdr, ns: NSClient, to: "localhost"},
-		{name: "no declaration", in: `<stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' to='x'>`, ns: NSServer, to: "x"},
-		{name: "byte order mark", in: "\xEF\xBB\xBF" + hdr, ns: NSClient, to: "localhost"},
-		{name: "utf-8 declared", in: `<?xml version="1.0" encoding="utf-8"?>` + hdr[len(`<?xml version='1.0'?>`):], ns: NSClient, to: "localhost"},
-		{name: "other prefix", in: `<s:stream xmlns:s='http://etherx.jabber.org/streams' xmlns='jabber:client'>`, ns: NSClient},
+		{name: "client", in: hdr, ns: ns.Client, to: "localhost"},
+		{name: "no declaration", in: `<stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' to='x'>`, ns: ns.Server, to: "x"},
+		{name: "byte order mark", in: "\xEF\xBB\xBF" + hdr, ns: ns.Client, to: "localhost"},
+		{name: "utf-8 declared", in: `<?xml version="1.0" encoding="utf-8"?>` + hdr[len(`<?xml version='1.0'?>`):], ns: ns.Client, to: "localhost"},
+		{name: "other prefix", in: `<s:stream xmlns:s='http://etherx.jabber.org/streams' xmlns='jabber:client'>`, ns: ns.Client},
 		{name: "utf-16 declared", in: `<?xml version='1.0' encoding='UTF-16'?>` + hdr[len(`<?xml version='1.0'?>`):], cond: UnsupportedEncoding},
 		{name: "wrong namespace", in: `<stream:stream xmlns:stream='urn:wrong' xmlns='jabber:client'>`, cond: InvalidNamespace},
 		{name: "wrong name", in: `<stream:foo xmlns:stream='http://etherx.jabber.org/streams'>`, cond: InvalidNamespace},
@@ -115,7 +117,7 @@ func TestNextElements(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := string(el.Append(nil, NSClient)); got != tc.want {
+			if got := string(el.Append(nil, ns.Client)); got != tc.want {
 				t.Fatalf("got  %s\nwant %s", got, tc.want)
 			}
 		})
@@ -129,7 +131,7 @@ func TestStreamEndAndKeepalives(t *testing.T) {
 	}
 	for _, want := range []string{"presence", "message"} {
 		el, err := r.Next()
-		if err != nil || el.Name.Local != want || el.Name.Space != NSClient {
+		if err != nil || el.Name.Local != want || el.Name.Space != ns.Client {
 			t.Fatalf("got %v %v, want %s", el, err, want)
 		}
 	}
@@ -156,7 +158,7 @@ func TestResetRestartsStream(t *testing.T) {
 	r := NewReader(&src)
 	r.ReadHeader()
 	el, err := r.Next()
-	if err != nil || el.Name.Space != NSTLS {
+	if err != nil || el.Name.Space != ns.TLS {
 		t.Fatalf("got %v %v", el, err)
 	}
 	r.Reset(strings.NewReader(hdr + "<iq/>"))
@@ -172,9 +174,9 @@ func TestResetRestartsStream(t *testing.T) {
 // independent parser: encoding/xml must read back the same names, attributes
 // and text.
 func TestRoundTripAgainstEncodingXML(t *testing.T) {
-	el := New(NSClient, "message").SetAttr("to", `a"b'c<d>&`).SetAttr("id", "x\ty\nz\r")
-	el.Attr = append(el.Attr, Attr{Name: Name{Space: "urn:ext", Local: "foo"}, Value: "1"}, Attr{Name: Name{Space: NSXML, Local: "lang"}, Value: "en"})
-	el.Add(New(NSClient, "body").AddText("a & b < c > d ]]> \r\n"), New("urn:y", "x").Add(New("urn:y", "y"), New("", "z")))
+	el := New(ns.Client, "message").SetAttr("to", `a"b'c<d>&`).SetAttr("id", "x\ty\nz\r")
+	el.Attr = append(el.Attr, Attr{Name: Name{Space: "urn:ext", Local: "foo"}, Value: "1"}, Attr{Name: Name{Space: ns.XML, Local: "lang"}, Value: "en"})
+	el.Add(New(ns.Client, "body").AddText("a & b < c > d ]]> \r\n"), New("urn:y", "x").Add(New("urn:y", "y"), New("", "z")))
 	s := el.String()
 	d := xml.NewDecoder(strings.NewReader(s))
 	tok, err := d.Token()
@@ -202,7 +204,7 @@ func TestRoundTripAgainstEncodingXML(t *testing.T) {
 }
 
 func TestStreamErrorAndHeader(t *testing.T) {
-	b := AppendHeader(nil, StreamHeader{From: "localhost", ID: "abc", ContentNS: NSClient})
+	b := AppendHeader(nil, StreamHeader{From: "localhost", ID: "abc", ContentNS: ns.Client})
 	b = AppendStreamError(b, PolicyViolation, "too <big>")
 	r := NewReader(bytes.NewReader(b))
 	h, err := r.ReadHeader()
@@ -210,10 +212,10 @@ func TestStreamErrorAndHeader(t *testing.T) {
 		t.Fatalf("header %v %v", h, err)
 	}
 	el, err := r.Next()
-	if err != nil || el.Name.Space != NSStream || el.Name.Local != "error" {
+	if err != nil || el.Name.Space != ns.Stream || el.Name.Local != "error" {
 		t.Fatalf("got %v %v", el, err)
 	}
-	if el.Child(NSStreamErrors, "policy-violation") == nil || el.ChildText(NSStreamErrors, "text") != "too <big>" {
+	if el.Child(ns.StreamErrors, "policy-violation") == nil || el.ChildText(ns.StreamErrors, "text") != "too <big>" {
 		t.Fatalf("stream error content: %s", el)
 	}
 	if _, err := r.Next(); err != ErrStreamEnd {
@@ -223,11 +225,11 @@ func TestStreamErrorAndHeader(t *testing.T) {
 
 func TestParse(t *testing.T) {
 	el, err := Parse([]byte(`<vCard xmlns='vcard-temp'><FN>A &amp; B</FN></vCard>`), "")
-	if err != nil || el.Name.Space != NSVCard || el.ChildText(NSVCard, "FN") != "A & B" {
+	if err != nil || el.Name.Space != ns.VCard || el.ChildText(ns.VCard, "FN") != "A & B" {
 		t.Fatalf("%v %v", el, err)
 	}
-	el, err = Parse([]byte(`<message><body>x</body></message>`), NSClient)
-	if err != nil || el.Name.Space != NSClient || el.Child(NSClient, "body") == nil {
+	el, err = Parse([]byte(`<message><body>x</body></message>`), ns.Client)
+	if err != nil || el.Name.Space != ns.Client || el.Child(ns.Client, "body") == nil {
 		t.Fatalf("%v %v", el, err)
 	}
 	if _, err := Parse([]byte(`<a><b></a>`), ""); err == nil {

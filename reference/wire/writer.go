@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/xmppcheck/xmppcheck/internal/ns"
 )
 
 // StreamHeader is the opening of a stream sent by a server (RFC 6120 §4.7).
@@ -22,7 +24,7 @@ type StreamHeader struct {
 func AppendHeader(buf []byte, h StreamHeader) []byte {
 	buf = append(buf, "<?xml version='1.0'?><stream:stream xmlns='"...)
 	buf = AppendEscaped(buf, h.ContentNS, true)
-	buf = append(buf, "' xmlns:stream='"+NSStream+"'"...)
+	buf = append(buf, "' xmlns:stream='"+ns.Stream+"'"...)
 	for _, x := range h.Extra {
 		buf = append(buf, " xmlns:"...)
 		buf = append(buf, x[0]...)
@@ -61,9 +63,9 @@ func AppendHeader(buf []byte, h StreamHeader) []byte {
 func AppendStreamError(buf []byte, cond Condition, text string) []byte {
 	buf = append(buf, "<stream:error><"...)
 	buf = append(buf, cond...)
-	buf = append(buf, " xmlns='"+NSStreamErrors+"'/>"...)
+	buf = append(buf, " xmlns='"+ns.StreamErrors+"'/>"...)
 	if text != "" {
-		buf = append(buf, "<text xmlns='"+NSStreamErrors+"' xml:lang='en'>"...)
+		buf = append(buf, "<text xmlns='"+ns.StreamErrors+"' xml:lang='en'>"...)
 		buf = AppendEscaped(buf, text, false)
 		buf = append(buf, "</text>"...)
 	}
@@ -149,7 +151,7 @@ func elementOf(s xml.StartElement) *Element {
 		}
 		space := a.Name.Space
 		if space == "xml" {
-			space = NSXML
+			space = ns.XML
 		}
 		el.Attr = append(el.Attr, Attr{Name: Name{Space: space, Local: a.Name.Local}, Value: a.Value})
 	}

@@ -1,17 +1,12 @@
 package fakeserver
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/xml"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -22,6 +17,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/xmppcheck/xmppcheck/internal/ns"
+	"github.com/xmppcheck/xmppcheck/internal/testcert"
 )
 
 // Mode is how the server behaves.
@@ -241,11 +239,11 @@ func (s *Server) startHTTP(t testing.TB) {
 // iq answers an IQ after authentication: bind, disco, upload slots, ping.
 func (s *Server) iq(conn net.Conn, id, inner string) {
 	switch {
-	case strings.Contains(inner, "urn:ietf:params:xml:ns:xmpp-bind"):
+	case strings.Contains(inner, ns.Bind):
 		fmt.Fprintf(conn, "<iq type='result' id='%s'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>u@localhost/r</jid></bind></iq>", id)
 	case strings.Contains(inner, "disco#info") && s.upload != nil:
 		fmt.Fprintf(conn, "<iq type='result' id='%s' from='localhost'><query xmlns='http://jabber.org/protocol/disco#info'><identity category='store' type='file'/><feature var='urn:xmpp:http:upload:0'/></query></iq>", id)
-	case strings.Contains(inner, "urn:xmpp:http:upload:0") && s.upload != nil:
+	case strings.Contains(inner, ns.Upload) && s.upload != nil:
 		s.mu.Lock()
 		s.slotSeq++
 		slot := fmt.Sprintf("%08d", s.slotSeq)
@@ -257,7 +255,7 @@ func (s *Server) iq(conn net.Conn, id, inner string) {
 		}
 		u := "https://upload.localhost/upload/" + slot + "/photo.jpg"
 		fmt.Fprintf(conn, "<iq type='result' id='%s'><slot xmlns='urn:xmpp:http:upload:0'><put url='%s'/><get url='%s'/></slot></iq>", id, u, u)
-	case strings.Contains(inner, "urn:xmpp:ping"):
+	case strings.Contains(inner, ns.Ping):
 		fmt.Fprintf(conn, "<iq type='result' id='%s'/>", id)
 	default:
 		fmt.Fprintf(conn, "<iq type='error' id='%s'><error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>", id)
@@ -321,12 +319,12 @@ func (s *Server) serve(c net.Conn) {
 	authed := false
 	for {
 		dec := xml.NewDecoder(conn)
-		ns, ok := readHeader(dec)
+		space, ok := readHeader(dec)
 		if !ok {
 			return
 		}
-		fmt.Fprintf(conn, "<?xml version='1.0'?><stream:stream xmlns='%s' xmlns:stream='http://etherx.jabber.org/streams' id='%d' from='localhost' version='1.0'>", ns, time.Now().UnixNano())
-		if secure && ns == "jabber:server" && s.s2sErrAfterTLS {
+		fmt.Fprintf(conn, "<?xml version='1.0'?><stream:stream xmlns='%s' xmlns:stream='http://etherx.jabber.org/streams' id='%d' from='localhost' version='1.0'>", space, time.Now().UnixNano())
+		if secure && space == ns.Server && s.s2sErrAfterTLS {
 			io.WriteString(conn, "<stream:error><not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>")
 			return
 		}
@@ -427,7 +425,7 @@ func readHeader(dec *xml.Decoder) (string, bool) {
 					return a.Value, true
 				}
 			}
-			return "jabber:client", true
+			return ns.Client, true
 		}
 	}
 }
@@ -439,23 +437,7 @@ var (
 )
 
 func cert(t testing.TB) tls.Certificate {
-	certOnce.Do(func() {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			certErr = err
-			return
-		}
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "localhost"},
-			DNSNames: []string{"localhost"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-		if err != nil {
-			certErr = err
-			return
-		}
-		certVal = tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-	})
+	certOnce.Do(func() { certVal, certErr = testcert.SelfSigned("localhost") })
 	if certErr != nil {
 		t.Fatal(certErr)
 	}

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xmppcheck/xmppcheck/internal/dockerenv"
+	"github.com/xmppcheck/xmppcheck/internal/testenv"
 )
 
 // TestOpenSSLOnReferenceS2SPort: `openssl s_client -starttls xmpp-server`
@@ -18,13 +18,7 @@ import (
 // That this TLS 1.1 client can connect at all is shown against a TLS 1.1
 // peer in package s2s (TestOpenSSLStartTLS).
 func TestOpenSSLOnReferenceS2SPort(t *testing.T) {
-	openssl, err := exec.LookPath("openssl")
-	if err != nil {
-		if dockerenv.InCI() {
-			t.Fatal("CI is set but openssl is not installed (ci/host-packages.txt)")
-		}
-		t.Skip("SKIPPED: openssl is not installed; set CI=true to make this a failure")
-	}
+	openssl := testenv.RequireTool(t, "", "openssl")
 	srv := startReference(t, "reference.example", "127.0.0.1:0")
 	for _, tc := range []struct {
 		version, protocol string
