@@ -70,7 +70,9 @@ func TestAgainstReference(t *testing.T) {
 		if err := bob.SendPresence(ctx, "", "", ""); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := alice.Ping(ctx, ""); err != nil { // presence processed
+		// Stanzas are processed in order per stream: bob's own ping proves
+		// his presence was handled (alice's would not).
+		if _, err := bob.Ping(ctx, ""); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := alice.SendMessage(ctx, "bob@"+srv.Domain(), "hello bob"); err != nil {
