@@ -142,15 +142,8 @@ func TestBlindChannels(t *testing.T) {
 		t.Skip("runs every claim eight times")
 	}
 	pol := defaultPolicy(t)
-	other, err := target.NewEmbedded(pol)
-	if err != nil {
-		t.Fatal(err)
-	}
+	other := startEmbedded(t, pol)
 	ctx := context.Background()
-	if err := other.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { other.Close(ctx) })
 	busy(t, other)
 
 	for _, mode := range []string{unblindedOK, logsEmpty, logsOther, dataEmpty, dataOther, clockNoop, purgeNoop, deleteNoop} {
@@ -200,15 +193,7 @@ func TestBlindChannels(t *testing.T) {
 // blind channel and what to fix in the target file.
 func TestBlindChannelsNameTheChannel(t *testing.T) {
 	pol := defaultPolicy(t)
-	emb, err := target.NewEmbedded(pol)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	if err := emb.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { emb.Close(ctx) })
+	emb := startEmbedded(t, pol)
 	for _, tc := range []struct {
 		mode  string
 		claim spec.ClaimID

@@ -72,15 +72,7 @@ func TestNoClientIPBothWays(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			emb, err := target.NewEmbedded(pol)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx := context.Background()
-			if err := emb.Start(ctx); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { emb.Close(ctx) })
+			emb := startEmbedded(t, pol)
 			res := checkOne(t, &leakyLogs{Embedded: emb, line: tt.line}, spec.PrivacyNoClientIP, 30*time.Second)
 			if res.Verdict != tt.want {
 				t.Errorf("%s (%s), want %s\n%v", res.Verdict, res.Reason, tt.want, res.Evidence)

@@ -37,15 +37,8 @@ func TestLogMarkWrittenLate(t *testing.T) {
 	pol := defaultPolicy(t)
 	for _, id := range []spec.ClaimID{spec.PrivacyNoClientIP, spec.PrivacyNoConnectionTimes} {
 		t.Run(string(id), func(t *testing.T) {
-			emb, err := target.NewEmbedded(pol)
-			if err != nil {
-				t.Skipf("SKIPPED: %v", err)
-			}
+			emb := startEmbedded(t, pol)
 			ctx := context.Background()
-			if err := emb.Start(ctx); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { emb.Close(ctx) })
 			start, err := emb.Logs(ctx)
 			if err != nil {
 				t.Fatal(err)

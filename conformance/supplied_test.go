@@ -24,15 +24,8 @@ func TestSuppliedAccountsSurvive(t *testing.T) {
 	// IBR from one address is rate-limited by the policy; the throwaways
 	// of every claim come from 127.0.0.1.
 	serverPol := withParam(t, pol, spec.RegistrationRateLimited, "max", spec.Value{Type: spec.TypeCount, Count: 1000})
-	emb, err := target.NewEmbedded(serverPol)
-	if err != nil {
-		t.Skipf("SKIPPED: %v", err)
-	}
+	emb := startEmbedded(t, serverPol)
 	ctx := context.Background()
-	if err := emb.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { emb.Close(ctx) })
 	srv := emb.Server()
 	supplied := []target.Account{{User: "alice", Password: "s3cret-alice"}, {User: "bob", Password: "s3cret-bob"}}
 	const fn = "Alice, supplied by the operator"
@@ -118,15 +111,8 @@ func TestSuppliedAccountsSurvive(t *testing.T) {
 // never an error (the harness worked) and never a pass.
 func TestThrowawayRefusedIsNotTestable(t *testing.T) {
 	pol := defaultPolicy(t)
-	emb, err := target.NewEmbedded(pol)
-	if err != nil {
-		t.Skipf("SKIPPED: %v", err)
-	}
+	emb := startEmbedded(t, pol)
 	ctx := context.Background()
-	if err := emb.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { emb.Close(ctx) })
 	addrs := emb.Addrs()
 	if err := emb.Server().CreateUser(ctx, "alice", "s3cret-alice"); err != nil {
 		t.Fatal(err)
