@@ -27,6 +27,33 @@ func init() {
 // margin is how far before and after an age the retention checks look.
 func margin(age time.Duration) time.Duration { return min(time.Hour, age/10) }
 
+// minAgeStep is the availability reading of a retention claim: where the
+// policy promises min_age, it moves the clock to just before it, proves the
+// server's clock moved (clockMoved) and, if it did, observes whether the
+// item (what) is still there, as kept says. It returns how far the clock
+// was moved (0 without min_age).
+func (e *Env) minAgeStep(ctx context.Context, minAge time.Duration, sender, probe target.Account, base time.Time, what string, kept func() (bool, string, error)) (time.Duration, error) {
+	if minAge <= 0 {
+		return 0, nil
+	}
+	moved := minAge - margin(minAge)
+	if err := e.advance(ctx, moved, "just before min_age"); err != nil {
+		return 0, err
+	}
+	proved, err := e.clockMoved(ctx, sender, probe, "", base, moved)
+	if err != nil {
+		return 0, err
+	}
+	ok, observed, err := kept()
+	if err != nil {
+		return 0, err
+	}
+	if proved {
+		e.Observe(what+" "+spec.FormatDuration(moved)+" old (min_age "+spec.FormatDuration(minAge)+")", ok, "%s", observed)
+	}
+	return moved, nil
+}
+
 // advance moves the target's clock and records it.
 func (e *Env) advance(ctx context.Context, d time.Duration, why string) error {
 	if err := e.Target.Advance(ctx, d); err != nil {
@@ -230,26 +257,13 @@ func checkOfflineRetention(ctx context.Context, e *Env) error {
 			return err
 		}
 	}
-	var moved time.Duration
-	if minAge > 0 {
-		mm := margin(minAge)
-		if err := e.advance(ctx, minAge-mm, "just before min_age"); err != nil {
-			return err
-		}
-		moved = minAge - mm
-		proved, err := e.clockMoved(ctx, s, probe, "", base, moved)
-		if err != nil {
-			return err
-		}
+	moved, err := e.minAgeStep(ctx, minAge, s, probe, base, "offline message", func() (bool, string, error) {
 		got, err := e.receive(ctx, r1)
-		if err != nil {
-			return err
-		}
-		if proved {
-			kept := containsAny(got, b1)
-			e.Observe("offline message "+spec.FormatDuration(moved)+" old (min_age "+spec.FormatDuration(minAge)+")", kept, "%s",
-				map[bool]string{true: "still delivered (kept until min_age)", false: "NOT delivered: purged before min_age"}[kept])
-		}
+		kept := containsAny(got, b1)
+		return kept, map[bool]string{true: "still delivered (kept until min_age)", false: "NOT delivered: purged before min_age"}[kept], err
+	})
+	if err != nil {
+		return err
 	}
 	if err := e.advance(ctx, maxAge+m-moved, "just after max_age"); err != nil {
 		return err
@@ -446,25 +460,12 @@ func checkUploadRetention(ctx context.Context, e *Env) error {
 		}
 	}
 	oldFiles, oldContent := uploadTrace(d0, d1, body)
-	var moved time.Duration
-	if minAge > 0 {
-		mm := margin(minAge)
-		if err := e.advance(ctx, minAge-mm, "just before min_age"); err != nil {
-			return err
-		}
-		moved = minAge - mm
-		proved, err := e.clockMoved(ctx, a, probe, "", base, moved)
-		if err != nil {
-			return err
-		}
+	moved, err := e.minAgeStep(ctx, minAge, a, probe, base, "the file", func() (bool, string, error) {
 		ok, st, err := e.served(ctx, url, body)
-		if err != nil {
-			return err
-		}
-		if proved {
-			e.Observe("the file "+spec.FormatDuration(moved)+" old (min_age "+spec.FormatDuration(minAge)+")", ok, "%s",
-				map[bool]string{true: "served (" + st + ")", false: "NOT served before min_age (" + st + ")"}[ok])
-		}
+		return ok, map[bool]string{true: "served (" + st + ")", false: "NOT served before min_age (" + st + ")"}[ok], err
+	})
+	if err != nil {
+		return err
 	}
 	if err := e.advance(ctx, maxAge+m-moved, "just after max_age"); err != nil {
 		return err
